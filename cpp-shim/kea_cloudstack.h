@@ -1,0 +1,147 @@
+/*
+ * kea_cloudstack.h: the only contract between the C++ shim (which talks to Kea) and the Rust
+ * library (which decides). Plain C types only; bytes travel as pointer + length and are valid
+ * for the duration of one call. bindgen reads this file to make Rust's view of it.
+ *
+ * Two directions:
+ *   kcs_*  implemented by the C++ shim, called from Rust;
+ *   kc_*   implemented by Rust, called from the shim.
+ * No function of either side lets an exception or a panic cross it.
+ */
+#ifndef KEA_CLOUDSTACK_H
+#define KEA_CLOUDSTACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Borrowed bytes; len 0 means absent. */
+typedef struct {
+    const uint8_t *ptr;
+    size_t len;
+} kc_bytes;
+
+/** An IPv6 prefix: 16 network-order bytes and a length. */
+typedef struct {
+    uint8_t addr[16];
+    uint8_t len;
+} kc_prefix;
+
+/* ------------------------------------------------------------------------------------------
+ * Facts the shim reads from a client message. Relay facts come from the OUTERMOST relay
+ * (the one closest to Kea: the provider router), which the client cannot forge.
+ * ------------------------------------------------------------------------------------------ */
+typedef struct {
+    uint8_t msg_type;            /* DHCPv6 type of the client's own message (1 = Solicit, ...) */
+    uint8_t relay_hops;          /* number of Relay-Forward layers; 0 = not relayed */
+    uint8_t link_address[16];    /* link-address of the outermost relay */
+    kc_bytes interface_id;       /* option 18 of the outermost relay */
+    kc_bytes remote_id;          /* option 37 of the outermost relay: enterprise number + id */
+    kc_bytes client_link_layer;  /* option 79 of the outermost relay: hardware type + address */
+    kc_bytes duid;               /* the client's Client Identifier (never used as identity) */
+    uint8_t has_ia_pd;           /* the message carries at least one IA_PD */
+    uint32_t iaid;               /* IAID of the first IA_PD */
+    kc_bytes label;              /* Kea's label of the packet, for log lines */
+} kc_query_facts;
+
+/** What pkt6_receive should do with a client message. */
+typedef enum {
+    /** Not ours to judge (no IA_PD, or a message type we leave to Kea). */
+    KC_QUERY_LEAVE = 0,
+    /** Make Kea delegate `prefix` to this client: for Solicit/Request clear stale leases and
+     *  put `prefix` as the IA_PD hint; for Renew/Rebind only remember it. */
+    KC_QUERY_STEER = 1,
+    /** No prefix for this client unless Kea holds a host reservation for it. */
+    KC_QUERY_REFUSE = 2
+} kc_query_verdict;
+
+typedef struct {
+    kc_query_verdict verdict;
+    kc_prefix prefix;            /* with STEER: the prefix the client gets */
+    uint8_t mac[6];              /* the MAC the router vouched for, when has_mac */
+    uint8_t has_mac;
+} kc_query_plan;
+
+/* ------------------------------------------------------------------------------------------
+ * Facts for lease6_select and lease6_renew / lease6_rebind.
+ * ------------------------------------------------------------------------------------------ */
+typedef struct {
+    kc_prefix lease;             /* what Kea picked */
+    uint8_t is_pd;               /* 0: an address lease, never ours to judge */
+    uint8_t has_plan;            /* pkt6_receive steered this query */
+    kc_prefix planned;           /* the prefix pkt6_receive planned */
+    uint8_t reserved;            /* a Kea host reservation holds this prefix */
+    uint8_t fake_allocation;     /* Solicit (no lease is written) */
+    kc_bytes label;
+} kc_selection_facts;
+
+typedef enum {
+    KC_SELECTION_ACCEPT = 0,
+    KC_SELECTION_SKIP = 1        /* Kea must not hand this prefix out */
+} kc_selection_verdict;
+
+typedef struct {
+    kc_query_facts query;        /* the Renew or Rebind */
+    kc_prefix lease;             /* the prefix being extended */
+    kc_bytes lease_hwaddr;       /* the hardware address Kea recorded on the lease */
+    uint8_t reserved;            /* a Kea host reservation holds this prefix */
+} kc_renewal_facts;
+
+typedef enum {
+    KC_RENEWAL_KEEP = 0,
+    KC_RENEWAL_WITHDRAW = 1      /* answer with preferred and valid lifetimes 0 */
+} kc_renewal_verdict;
+
+/* ------------------------------------------------------------------------------------------
+ * Logging through Kea's logger "cloudstack-hooks". Message ids are those of
+ * cloudstack_messages.mes; args fill %1, %2, ... in order.
+ * ------------------------------------------------------------------------------------------ */
+typedef enum {
+    KC_SEV_DEBUG = 0,
+    KC_SEV_INFO = 1,
+    KC_SEV_WARN = 2,
+    KC_SEV_ERROR = 3
+} kc_severity;
+
+/* ---------------------------------- implemented by the shim ------------------------------- */
+
+/** KEA_HOOKS_VERSION of the Kea the shim was compiled against. */
+int kcs_hooks_version(void);
+
+/** Kea's load(): reads the hook parameters and hands them to kc_load. */
+int kcs_load(void *library_handle);
+int kcs_unload(void);
+
+/** Callouts; each takes Kea's CalloutHandle as an opaque pointer. */
+int kcs_pkt6_receive(void *callout_handle);
+int kcs_lease6_select(void *callout_handle);
+int kcs_lease6_renew(void *callout_handle);
+int kcs_lease6_rebind(void *callout_handle);
+
+/** Would Kea print a message of this severity (and debug level)? */
+int kcs_log_enabled(kc_severity severity, int debug_level);
+/** Log message `id` with `nargs` text arguments. */
+void kcs_log(kc_severity severity, int debug_level, kc_bytes id, const kc_bytes *args, size_t nargs);
+
+/* ---------------------------------- implemented by Rust ----------------------------------- */
+
+/** Parse the hook parameters (JSON text) and start. On failure returns non-zero and writes a
+ *  NUL-terminated message naming the parameter into error (at most error_len bytes). */
+int kc_load(kc_bytes parameters_json, char *error, size_t error_len);
+/** Stop the background sync and release everything load created. */
+void kc_unload(void);
+
+/** pkt6_receive: decide what happens to a client message. Returns 0, or -1 on an internal
+ *  error (the plan is then LEAVE). */
+int kc_plan_query(const kc_query_facts *facts, kc_query_plan *plan);
+kc_selection_verdict kc_judge_selection(const kc_selection_facts *facts);
+kc_renewal_verdict kc_judge_renewal(const kc_renewal_facts *facts);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KEA_CLOUDSTACK_H */

@@ -1,0 +1,92 @@
+// Facts of a client message: what the outermost relay (the provider router) said about it.
+#include "shim_facts.h"
+
+#include <dhcp/dhcp6.h>
+#include <dhcp/option6_ia.h>
+
+#include <cstring>
+
+using namespace isc::dhcp;
+using isc::asiolink::IOAddress;
+
+namespace isc {
+namespace cloudstack {
+
+namespace {
+
+// The payload of the first option `code` of the relay, without its header.
+std::vector<uint8_t> relayOption(const Pkt6::RelayInfo& relay, uint16_t code) {
+    auto found = relay.options_.find(code);
+    if (found == relay.options_.end() || !found->second) {
+        return {};
+    }
+    return found->second->toBinary(false);
+}
+
+kc_bytes bytesOfVector(const std::vector<uint8_t>& data) {
+    kc_bytes bytes;
+    bytes.ptr = data.empty() ? nullptr : data.data();
+    bytes.len = data.size();
+    return bytes;
+}
+
+} // namespace
+
+kc_bytes bytesOf(const std::string& text) {
+    kc_bytes bytes;
+    bytes.ptr = reinterpret_cast<const uint8_t*>(text.data());
+    bytes.len = text.size();
+    return bytes;
+}
+
+kc_prefix prefixOf(const IOAddress& address, uint8_t len) {
+    kc_prefix prefix;
+    std::memset(&prefix, 0, sizeof(prefix));
+    const std::vector<uint8_t> bytes = address.toBytes();
+    if (bytes.size() == 16) {
+        std::memcpy(prefix.addr, bytes.data(), 16);
+    }
+    prefix.len = len;
+    return prefix;
+}
+
+IOAddress addressOf(const kc_prefix& prefix) {
+    return IOAddress::fromBytes(AF_INET6, prefix.addr);
+}
+
+QueryFacts::QueryFacts(const Pkt6Ptr& query) {
+    std::memset(&facts_, 0, sizeof(facts_));
+    facts_.msg_type = query->getType();
+    facts_.relay_hops = static_cast<uint8_t>(query->relay_info_.size());
+    if (!query->relay_info_.empty()) {
+        // relay_info_[0] is the outermost layer: the relay closest to Kea.
+        const Pkt6::RelayInfo& router = query->relay_info_[0];
+        const std::vector<uint8_t> link = router.linkaddr_.toBytes();
+        if (link.size() == 16) {
+            std::memcpy(facts_.link_address, link.data(), 16);
+        }
+        interface_id_ = relayOption(router, D6O_INTERFACE_ID);
+        remote_id_ = relayOption(router, D6O_REMOTE_ID);
+        client_link_layer_ = relayOption(router, D6O_CLIENT_LINKLAYER_ADDR);
+    }
+    DuidPtr duid = query->getClientId();
+    if (duid) {
+        duid_ = duid->getDuid();
+    }
+    OptionPtr ia_pd = query->getOption(D6O_IA_PD);
+    Option6IAPtr ia = boost::dynamic_pointer_cast<Option6IA>(ia_pd);
+    if (ia) {
+        facts_.has_ia_pd = 1;
+        facts_.iaid = ia->getIAID();
+    }
+    label_ = query->getLabel();
+
+    facts_.interface_id = bytesOfVector(interface_id_);
+    facts_.remote_id = bytesOfVector(remote_id_);
+    facts_.client_link_layer = bytesOfVector(client_link_layer_);
+    facts_.duid = bytesOfVector(duid_);
+    facts_.label = bytesOf(label_);
+}
+
+} // namespace cloudstack
+} // namespace isc

@@ -1,0 +1,45 @@
+// Reading facts out of Kea's packets and leases into the plain C structs of kea_cloudstack.h.
+#ifndef KEA_CLOUDSTACK_SHIM_FACTS_H
+#define KEA_CLOUDSTACK_SHIM_FACTS_H
+
+#include "kea_cloudstack.h"
+
+#include <asiolink/io_address.h>
+#include <dhcp/pkt6.h>
+
+#include <string>
+#include <vector>
+
+namespace isc {
+namespace cloudstack {
+
+/// Owns the bytes a kc_query_facts points into; keep it alive while the facts are used.
+class QueryFacts {
+public:
+    explicit QueryFacts(const isc::dhcp::Pkt6Ptr& query);
+    QueryFacts(const QueryFacts&) = delete;
+    QueryFacts& operator=(const QueryFacts&) = delete;
+    const kc_query_facts& facts() const { return facts_; }
+
+private:
+    kc_query_facts facts_;
+    std::vector<uint8_t> interface_id_;
+    std::vector<uint8_t> remote_id_;
+    std::vector<uint8_t> client_link_layer_;
+    std::vector<uint8_t> duid_;
+    std::string label_;
+};
+
+/// kc_bytes over a string (valid while the string is).
+kc_bytes bytesOf(const std::string& text);
+
+/// A prefix of Kea's as a kc_prefix.
+kc_prefix prefixOf(const isc::asiolink::IOAddress& address, uint8_t len);
+
+/// A kc_prefix as Kea's address.
+isc::asiolink::IOAddress addressOf(const kc_prefix& prefix);
+
+} // namespace cloudstack
+} // namespace isc
+
+#endif

@@ -1,0 +1,108 @@
+// Kea-side steps of a plan. Decisions are Rust's; this file only carries them out.
+#include "shim_query.h"
+#include "shim_log.h"
+
+#include <dhcp/dhcp6.h>
+#include <dhcp/option6_ia.h>
+#include <dhcp/option6_iaprefix.h>
+#include <dhcpsrv/host_mgr.h>
+#include <dhcpsrv/lease_mgr_factory.h>
+#include <stats/stats_mgr.h>
+
+using namespace isc::dhcp;
+using isc::asiolink::IOAddress;
+using isc::stats::StatsMgr;
+
+namespace isc {
+namespace cloudstack {
+
+bool isReservedPrefix(const IOAddress& prefix, uint8_t len) {
+    return static_cast<bool>(HostMgr::instance().get6(prefix, len));
+}
+
+bool hasHostReservation(const Pkt6Ptr& query, const kc_query_plan& plan) {
+    HostMgr& hosts = HostMgr::instance();
+    if (plan.has_mac &&
+        !hosts.getAll(Host::IDENT_HWADDR, plan.mac, sizeof(plan.mac)).empty()) {
+        return true;
+    }
+    DuidPtr duid = query->getClientId();
+    if (duid) {
+        const std::vector<uint8_t>& id = duid->getDuid();
+        if (!id.empty() && !hosts.getAll(Host::IDENT_DUID, id.data(), id.size()).empty()) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void steerHint(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len) {
+    Option6IAPtr first = boost::dynamic_pointer_cast<Option6IA>(query->getOption(D6O_IA_PD));
+    if (!first) {
+        return;
+    }
+    while (query->delOption(D6O_IA_PD)) {
+    }
+    while (first->delOption(D6O_IAPREFIX)) {
+    }
+    first->addOption(OptionPtr(new Option6IAPrefix(D6O_IAPREFIX, prefix, len, 0, 0)));
+    query->addOption(first);
+}
+
+namespace {
+
+bool sameClient(const Lease6Ptr& lease, const DuidPtr& duid, uint32_t iaid) {
+    return lease->duid_ && duid && (*lease->duid_ == *duid) && lease->iaid_ == iaid;
+}
+
+// Delete a lease the way Kea's own commands do: the row, then the "assigned" statistics.
+void removeLease(const Pkt6Ptr& query, const Lease6Ptr& lease, const char* why) {
+    if (!LeaseMgrFactory::instance().deleteLease(lease)) {
+        return;
+    }
+    if (lease->state_ != Lease::STATE_EXPIRED_RECLAIMED) {
+        StatsMgr& stats = StatsMgr::instance();
+        stats.addValue(StatsMgr::generateName("subnet", lease->subnet_id_, "assigned-pds"),
+                       static_cast<int64_t>(-1));
+        if (lease->pool_id_) {
+            stats.addValue(StatsMgr::generateName("subnet", lease->subnet_id_,
+                               StatsMgr::generateName("pd-pool", lease->pool_id_, "assigned-pds")),
+                           static_cast<int64_t>(-1));
+        }
+    }
+    LOG_INFO(cloudstack_logger, CLOUDSTACK_LEASE_CLEARED)
+        .arg(query->getLabel())
+        .arg(lease->addr_.toText() + "/" + std::to_string(lease->prefixlen_))
+        .arg(lease->duid_ ? lease->duid_->toText() : std::string("none"))
+        .arg(why);
+}
+
+} // namespace
+
+void clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len) {
+    Option6IAPtr ia = boost::dynamic_pointer_cast<Option6IA>(query->getOption(D6O_IA_PD));
+    DuidPtr duid = query->getClientId();
+    if (!ia || !duid) {
+        return;
+    }
+    LeaseMgr& leases = LeaseMgrFactory::instance();
+    for (const Lease6Ptr& own : leases.getLeases6(Lease::TYPE_PD, *duid, ia->getIAID())) {
+        if ((own->addr_ != prefix || own->prefixlen_ != len) &&
+            !isReservedPrefix(own->addr_, own->prefixlen_)) {
+            removeLease(query, own, "the NIC's prefix is another one now");
+        }
+    }
+    Lease6Ptr holder = leases.getLease6(Lease::TYPE_PD, prefix);
+    if (holder && !sameClient(holder, duid, ia->getIAID())) {
+        removeLease(query, holder, "the prefix belongs to this NIC (new DUID or IAID)");
+    }
+}
+
+bool withholdPrefixes(const Pkt6Ptr& query) {
+    while (query->delOption(D6O_IA_PD)) {
+    }
+    return !query->getOption(D6O_IA_NA) && !query->getOption(D6O_IA_TA);
+}
+
+} // namespace cloudstack
+} // namespace isc

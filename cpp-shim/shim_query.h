@@ -1,0 +1,34 @@
+// Carrying out a plan on Kea's side: the IA_PD hint, stale leases, reservations.
+#ifndef KEA_CLOUDSTACK_SHIM_QUERY_H
+#define KEA_CLOUDSTACK_SHIM_QUERY_H
+
+#include "kea_cloudstack.h"
+
+#include <asiolink/io_address.h>
+#include <dhcp/pkt6.h>
+
+namespace isc {
+namespace cloudstack {
+
+/// Does a Kea host reservation hold this prefix?
+bool isReservedPrefix(const isc::asiolink::IOAddress& prefix, uint8_t len);
+
+/// Does Kea hold a host reservation for this client (by the router's MAC or the DUID)?
+bool hasHostReservation(const isc::dhcp::Pkt6Ptr& query, const kc_query_plan& plan);
+
+/// Keep only the first IA_PD and make `prefix` its only hint, so that Kea's allocator
+/// delegates exactly that prefix through its normal path.
+void steerHint(const isc::dhcp::Pkt6Ptr& query, const isc::asiolink::IOAddress& prefix, uint8_t len);
+
+/// Remove leases that would stop Kea from delegating `prefix` to this client: the client's
+/// own leases (this IAID) on other, unreserved prefixes, and another client's lease on `prefix`.
+void clearWay(const isc::dhcp::Pkt6Ptr& query, const isc::asiolink::IOAddress& prefix, uint8_t len);
+
+/// Take every IA_PD out of the message. Returns true when nothing else is left for Kea to
+/// answer (no IA_NA or IA_TA), in which case the caller drops the message.
+bool withholdPrefixes(const isc::dhcp::Pkt6Ptr& query);
+
+} // namespace cloudstack
+} // namespace isc
+
+#endif

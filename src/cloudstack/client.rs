@@ -1,0 +1,147 @@
+//! The CloudStack API client: every VM with its NICs, paged, in two passes (VMs outside
+//! projects, then `projectid=-1` for project VMs), each request signed. Runs only on the
+//! background sync thread, never on Kea's packet path.
+use super::model::{ListVmsAnswer, Vm};
+use super::signature::signed_query;
+use std::fmt;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// Never read more pages than this in one pass, whatever `count` says.
+const MAX_PAGES: u32 = 100_000;
+/// A page larger than this is not a CloudStack answer.
+const MAX_PAGE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Why a listing failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// No HTTP answer: refused, unreachable, TLS failure, timed out.
+    Transport(String),
+    /// CloudStack answered with an error code.
+    Status { code: u16, text: String },
+    /// The answer was not a listing (truncated, not JSON, wrong shape).
+    Body(String),
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Transport(text) => write!(f, "no answer from the API: {text}"),
+            ApiError::Status { code, text } => write!(f, "API error {code}: {text}"),
+            ApiError::Body(text) => write!(f, "unusable API answer: {text}"),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// A signed-request client for one CloudStack endpoint.
+pub struct ApiClient {
+    agent: ureq::Agent,
+    url: String,
+    api_key: String,
+    secret: String,
+    page_size: u32,
+    zone_id: Option<String>,
+}
+
+impl ApiClient {
+    /// A client; TLS certificates are verified against the system's trust store.
+    pub fn new(url: &str, api_key: &str, secret: &str, page_size: u32, zone_id: Option<String>, timeout: Duration) -> ApiClient {
+        let agent = ureq::AgentBuilder::new().timeout(timeout).redirects(0).build();
+        ApiClient { agent, url: url.to_string(), api_key: api_key.to_string(), secret: secret.to_string(), page_size, zone_id }
+    }
+
+    /// Every VM the account can see, in and outside projects.
+    /// Gives up between pages once `stop` is set.
+    pub fn list_all_vms(&self, stop: &AtomicBool) -> Result<Vec<Vm>, ApiError> {
+        let mut vms = self.list_vms_pass(None, stop)?;
+        vms.extend(self.list_vms_pass(Some("-1"), stop)?);
+        Ok(vms)
+    }
+
+    fn list_vms_pass(&self, project: Option<&str>, stop: &AtomicBool) -> Result<Vec<Vm>, ApiError> {
+        let mut vms = Vec::new();
+        for page in 1..=MAX_PAGES {
+            if stop.load(Ordering::Relaxed) {
+                return Err(ApiError::Transport("stopped".to_string()));
+            }
+            let body = self.list_vms_page(project, page)?;
+            let got = body.virtualmachine.len();
+            vms.extend(body.virtualmachine);
+            let total = body.count.unwrap_or(0) as usize;
+            if got == 0 || got < self.page_size as usize || vms.len() >= total {
+                return Ok(vms);
+            }
+        }
+        Err(ApiError::Body(format!("more than {MAX_PAGES} pages")))
+    }
+
+    fn list_vms_page(&self, project: Option<&str>, page: u32) -> Result<super::model::ListVmsBody, ApiError> {
+        let mut params = vec![
+            ("command", "listVirtualMachines".to_string()),
+            ("listall", "true".to_string()),
+            ("details", "nics".to_string()),
+            ("page", page.to_string()),
+            ("pagesize", self.page_size.to_string()),
+            ("response", "json".to_string()),
+        ];
+        if let Some(project) = project {
+            params.push(("projectid", project.to_string()));
+        }
+        if let Some(zone) = &self.zone_id {
+            params.push(("zoneid", zone.clone()));
+        }
+        let query = signed_query(&params, &self.api_key, &self.secret, SystemTime::now());
+        let answer: ListVmsAnswer = serde_json::from_str(&self.get(&query)?)
+            .map_err(|e| ApiError::Body(format!("listVirtualMachines page {page}: {e}")))?;
+        Ok(answer.listvirtualmachinesresponse)
+    }
+
+    fn get(&self, query: &str) -> Result<String, ApiError> {
+        let url = format!("{}?{query}", self.url);
+        match self.agent.get(&url).call() {
+            Ok(response) => read_body(response),
+            Err(ureq::Error::Status(code, response)) => {
+                let body = read_body(response).unwrap_or_default();
+                Err(ApiError::Status { code, text: error_text(&body) })
+            }
+            // The transport error names the URL with its query: print only the cause.
+            Err(ureq::Error::Transport(transport)) => Err(ApiError::Transport(transport_cause(&transport))),
+        }
+    }
+}
+
+fn read_body(response: ureq::Response) -> Result<String, ApiError> {
+    let mut body = String::new();
+    response
+        .into_reader()
+        .take(MAX_PAGE_BYTES)
+        .read_to_string(&mut body)
+        .map_err(|e| ApiError::Transport(format!("reading the answer: {e}")))?;
+    Ok(body)
+}
+
+/// CloudStack's `errortext`, or the start of the body.
+fn error_text(body: &str) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let text = parsed
+        .as_ref()
+        .and_then(|v| v.as_object())
+        .and_then(|o| o.values().next())
+        .and_then(|inner| inner.get("errortext"))
+        .and_then(|t| t.as_str());
+    match text {
+        Some(text) => text.to_string(),
+        None => body.chars().take(200).collect(),
+    }
+}
+
+fn transport_cause(transport: &ureq::Transport) -> String {
+    let kind = transport.kind().to_string();
+    match transport.message() {
+        Some(message) => format!("{kind}: {message}"),
+        None => kind,
+    }
+}

@@ -1,0 +1,361 @@
+//! The hook parameters, checked once at load. Every error names the parameter at fault, in
+//! the words of Kea's own hooks ("'x' parameter is mandatory", "unknown parameter 'y'").
+use crate::relay::MacSource;
+use ipnet::Ipv6Net;
+use serde_json::{Map, Value};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How a VLAN numbers its NICs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum IndexRule {
+    /// n = the host part of the NIC's IPv4 address.
+    Ipv4Host,
+    /// n = the low bits of the NIC's MAC.
+    Mac,
+}
+
+/// One VLAN: its router interface-id and the prefix its NICs' /60s come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VlanConfig {
+    pub vlan: u16,
+    pub interface_id: String,
+    pub prefix: Ipv6Net,
+    pub rule: IndexRule,
+}
+
+/// Where the API secret comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Inline(String),
+    File(PathBuf),
+}
+
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::Inline(_) => f.write_str("Inline(<secret>)"),
+            SecretSource::File(path) => write!(f, "File({})", path.display()),
+        }
+    }
+}
+
+/// Everything the hook was configured with.
+#[derive(Clone, Debug)]
+pub struct HookConfig {
+    pub api_url: String,
+    pub api_key: String,
+    pub secret: SecretSource,
+    pub zone_id: Option<String>,
+    pub page_size: u32,
+    pub request_timeout: Duration,
+    pub refresh_interval: Duration,
+    pub miss_holdoff: Duration,
+    pub warmup_timeout: Duration,
+    pub snapshot_file: Option<PathBuf>,
+    pub delegated_length: u8,
+    pub mac_sources: Vec<MacSource>,
+    pub remote_id_enterprise: Option<u32>,
+    pub vlans: Vec<VlanConfig>,
+}
+
+/// A parameter the hook cannot work with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn error<T>(text: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(text.into()))
+}
+
+const TOP_LEVEL: &[&str] = &[
+    "api-url", "api-key", "secret-key", "secret-key-file", "zone-id", "page-size", "request-timeout",
+    "refresh-interval", "miss-holdoff", "warmup-timeout", "snapshot-file", "delegated-length",
+    "mac-sources", "remote-id-enterprise", "vlans",
+];
+const VLAN_KEYS: &[&str] = &["vlan", "interface-id", "prefix", "index"];
+
+/// Reads typed values out of one JSON object, naming `context` in errors.
+struct Params<'a> {
+    map: &'a Map<String, Value>,
+    context: String,
+}
+
+impl<'a> Params<'a> {
+    fn new(value: &'a Value, context: &str, known: &[&str]) -> Result<Params<'a>, ConfigError> {
+        let Some(map) = value.as_object() else {
+            return error(format!("{context} must be a map"));
+        };
+        if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) {
+            return error(format!("unknown parameter '{unknown}'{}", in_context(context)));
+        }
+        Ok(Params { map, context: context.to_string() })
+    }
+
+    fn name(&self, key: &str) -> String {
+        if self.context.is_empty() { format!("'{key}'") } else { format!("'{key}' {}", self.context) }
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.map.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => error(format!("{} must not be empty", self.name(key))),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => error(format!("{} must be a string", self.name(key))),
+        }
+    }
+
+    fn required_string(&self, key: &str) -> Result<String, ConfigError> {
+        self.string(key)?.map_or_else(|| error(format!("{} parameter is mandatory", self.name(key))), Ok)
+    }
+
+    fn int(&self, key: &str, min: i64, max: i64) -> Result<Option<i64>, ConfigError> {
+        match self.map.get(key) {
+            None => Ok(None),
+            Some(v) => match v.as_i64() {
+                Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                Some(n) => error(format!("{} must be between {min} and {max}, not {n}", self.name(key))),
+                None => error(format!("{} must be an integer", self.name(key))),
+            },
+        }
+    }
+
+    fn seconds(&self, key: &str, default: u64, min: i64, max: i64) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(self.int(key, min, max)?.map_or(default, |n| n as u64)))
+    }
+}
+
+fn in_context(context: &str) -> String {
+    if context.is_empty() { String::new() } else { format!(" {context}") }
+}
+
+impl HookConfig {
+    /// Parse and check the hook parameters (the `parameters` map of the hook entry).
+    pub fn from_json(value: &Value) -> Result<HookConfig, ConfigError> {
+        let p = Params::new(value, "", TOP_LEVEL)?;
+        let api_url = p.required_string("api-url")?;
+        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+            return error("'api-url' must start with https:// (or http:// for a test stand-in)");
+        }
+        let api_key = p.required_string("api-key")?;
+        let secret = match (p.string("secret-key")?, p.string("secret-key-file")?) {
+            (Some(key), None) => SecretSource::Inline(key),
+            (None, Some(path)) => SecretSource::File(PathBuf::from(path)),
+            (Some(_), Some(_)) => return error("'secret-key' and 'secret-key-file' are exclusive: give one"),
+            (None, None) => return error("'secret-key' or 'secret-key-file' parameter is mandatory"),
+        };
+        let delegated_length = p.int("delegated-length", 1, 128)?.unwrap_or(60) as u8;
+        let mac_sources = parse_mac_sources(p.map.get("mac-sources"))?;
+        let vlans = parse_vlans(p.map.get("vlans"), delegated_length)?;
+        Ok(HookConfig {
+            api_url,
+            api_key,
+            secret,
+            zone_id: p.string("zone-id")?,
+            page_size: p.int("page-size", 1, 500)?.unwrap_or(500) as u32,
+            request_timeout: p.seconds("request-timeout", 10, 1, 600)?,
+            refresh_interval: p.seconds("refresh-interval", 300, 5, 86_400)?,
+            miss_holdoff: p.seconds("miss-holdoff", 5, 0, 3_600)?,
+            warmup_timeout: p.seconds("warmup-timeout", 10, 0, 600)?,
+            snapshot_file: p.string("snapshot-file")?.map(PathBuf::from),
+            delegated_length,
+            mac_sources,
+            remote_id_enterprise: p.int("remote-id-enterprise", 0, i64::from(u32::MAX))?.map(|n| n as u32),
+            vlans,
+        })
+    }
+
+    /// The secret key, read from the file if so configured (a trailing newline is ignored).
+    pub fn secret_key(&self) -> Result<String, ConfigError> {
+        match &self.secret {
+            SecretSource::Inline(key) => Ok(key.clone()),
+            SecretSource::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError(format!("'secret-key-file' {} cannot be read: {e}", path.display()))
+                })?;
+                let key = text.trim_end_matches(['\n', '\r']).to_string();
+                if key.is_empty() {
+                    return error(format!("'secret-key-file' {} is empty", path.display()));
+                }
+                Ok(key)
+            }
+        }
+    }
+
+    /// The VLAN whose router interface-id this is.
+    pub fn vlan_by_interface_id(&self, interface_id: &[u8]) -> Option<&VlanConfig> {
+        self.vlans.iter().find(|v| v.interface_id.as_bytes() == interface_id)
+    }
+
+    /// The VLAN with this tag.
+    pub fn vlan(&self, tag: u16) -> Option<&VlanConfig> {
+        self.vlans.iter().find(|v| v.vlan == tag)
+    }
+}
+
+fn parse_mac_sources(value: Option<&Value>) -> Result<Vec<MacSource>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(vec![MacSource::ClientLinkAddr, MacSource::RemoteId]);
+    };
+    let Some(list) = value.as_array() else {
+        return error("'mac-sources' must be a list");
+    };
+    if list.is_empty() {
+        return error("'mac-sources' must name at least one source");
+    }
+    let mut sources = Vec::new();
+    for item in list {
+        let source = item.as_str().and_then(MacSource::parse).ok_or_else(|| {
+            ConfigError(format!("'mac-sources' entry {item} is not one of \"client-link-addr\", \"remote-id\""))
+        })?;
+        if sources.contains(&source) {
+            return error(format!("'mac-sources' names {item} twice"));
+        }
+        sources.push(source);
+    }
+    Ok(sources)
+}
+
+fn parse_vlans(value: Option<&Value>, delegated_length: u8) -> Result<Vec<VlanConfig>, ConfigError> {
+    let Some(value) = value else {
+        return error("'vlans' parameter is mandatory");
+    };
+    let Some(list) = value.as_array() else {
+        return error("'vlans' must be a list");
+    };
+    if list.is_empty() {
+        return error("'vlans' must have at least one entry");
+    }
+    let mut vlans: Vec<VlanConfig> = Vec::new();
+    for (i, entry) in list.iter().enumerate() {
+        let p = Params::new(entry, &format!("in 'vlans' entry {i}"), VLAN_KEYS)?;
+        let vlan = p.int("vlan", 1, 4094)?.map_or_else(|| error(format!("{} parameter is mandatory", p.name("vlan"))), Ok)? as u16;
+        let interface_id = p.required_string("interface-id")?;
+        let prefix_text = p.required_string("prefix")?;
+        let prefix: Ipv6Net = prefix_text
+            .parse()
+            .map_err(|_| ConfigError(format!("{} '{prefix_text}' is not an IPv6 prefix", p.name("prefix"))))?;
+        if prefix != prefix.trunc() {
+            return error(format!("{} '{prefix_text}' has host bits set (did you mean {}?)", p.name("prefix"), prefix.trunc()));
+        }
+        if prefix.prefix_len() > delegated_length {
+            return error(format!(
+                "{} '{prefix_text}' is longer than 'delegated-length' {delegated_length}",
+                p.name("prefix")
+            ));
+        }
+        let rule = match p.string("index")?.as_deref() {
+            None | Some("ipv4-host") => IndexRule::Ipv4Host,
+            Some("mac") => IndexRule::Mac,
+            Some(other) => return error(format!("{} '{other}' is not \"ipv4-host\" or \"mac\"", p.name("index"))),
+        };
+        for earlier in &vlans {
+            if earlier.vlan == vlan {
+                return error(format!("{} {vlan} is a duplicate VLAN", p.name("vlan")));
+            }
+            if earlier.interface_id == interface_id {
+                return error(format!("{} '{interface_id}' is a duplicate interface-id", p.name("interface-id")));
+            }
+            if earlier.prefix.contains(&prefix) || prefix.contains(&earlier.prefix) {
+                return error(format!("{} {prefix} overlaps VLAN {}'s {}", p.name("prefix"), earlier.vlan, earlier.prefix));
+            }
+        }
+        vlans.push(VlanConfig { vlan, interface_id, prefix, rule });
+    }
+    Ok(vlans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn minimal() -> Value {
+        json!({
+            "api-url": "https://cloud.example.net/client/api",
+            "api-key": "key",
+            "secret-key": "secret",
+            "vlans": [{"vlan": 709, "interface-id": "VLAN709", "prefix": "2a00:f10:500::/40"}]
+        })
+    }
+
+    fn refused(change: impl FnOnce(&mut Value)) -> String {
+        let mut params = minimal();
+        change(&mut params);
+        HookConfig::from_json(&params).expect_err("should be refused").0
+    }
+
+    #[test]
+    fn a_minimal_configuration_gets_the_documented_defaults() {
+        let cfg = HookConfig::from_json(&minimal()).unwrap();
+        assert_eq!(cfg.page_size, 500);
+        assert_eq!(cfg.request_timeout, Duration::from_secs(10));
+        assert_eq!(cfg.refresh_interval, Duration::from_secs(300));
+        assert_eq!(cfg.miss_holdoff, Duration::from_secs(5));
+        assert_eq!(cfg.warmup_timeout, Duration::from_secs(10));
+        assert_eq!(cfg.delegated_length, 60);
+        assert_eq!(cfg.mac_sources, vec![MacSource::ClientLinkAddr, MacSource::RemoteId]);
+        assert_eq!(cfg.vlans[0].rule, IndexRule::Ipv4Host);
+        assert_eq!(cfg.secret_key().unwrap(), "secret");
+    }
+
+    #[test]
+    fn every_mistake_names_the_parameter() {
+        let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+            (Box::new(|p| { p.as_object_mut().unwrap().remove("api-url"); }), "'api-url' parameter is mandatory"),
+            (Box::new(|p| p["api-key"] = json!(7)), "'api-key' must be a string"),
+            (Box::new(|p| p["colour"] = json!("blue")), "unknown parameter 'colour'"),
+            (Box::new(|p| p["secret-key-file"] = json!("/x")), "'secret-key' and 'secret-key-file' are exclusive"),
+            (Box::new(|p| { p.as_object_mut().unwrap().remove("secret-key"); }), "'secret-key' or 'secret-key-file' parameter is mandatory"),
+            (Box::new(|p| p["page-size"] = json!(501)), "'page-size' must be between 1 and 500"),
+            (Box::new(|p| p["refresh-interval"] = json!("300")), "'refresh-interval' must be an integer"),
+            (Box::new(|p| p["mac-sources"] = json!(["duid"])), "'mac-sources' entry \"duid\""),
+            (Box::new(|p| p["vlans"][0]["prefix"] = json!("2a00:f10:500::/64")), "'prefix' in 'vlans' entry 0 '2a00:f10:500::/64' is longer than 'delegated-length' 60"),
+            (Box::new(|p| p["vlans"][0]["prefix"] = json!("2a00:f10:501::/40")), "has host bits set"),
+            (Box::new(|p| p["vlans"][0]["index"] = json!("duid")), "'index' in 'vlans' entry 0"),
+            (Box::new(|p| p["vlans"][0]["tag"] = json!(1)), "unknown parameter 'tag' in 'vlans' entry 0"),
+            (Box::new(|p| p["vlans"] = json!([])), "'vlans' must have at least one entry"),
+        ];
+        for (change, expected) in cases {
+            let text = refused(change);
+            assert!(text.contains(expected), "{text:?} should contain {expected:?}");
+        }
+    }
+
+    #[test]
+    fn vlans_must_not_share_a_tag_an_interface_id_or_address_space() {
+        let second = |vlan: u16, iface: &str, prefix: &str| {
+            refused(|p| {
+                p["vlans"].as_array_mut().unwrap().push(json!({"vlan": vlan, "interface-id": iface, "prefix": prefix}));
+            })
+        };
+        assert!(second(709, "VLAN710", "2a00:f10:600::/40").contains("duplicate VLAN"));
+        assert!(second(710, "VLAN709", "2a00:f10:600::/40").contains("duplicate interface-id"));
+        assert!(second(710, "VLAN710", "2a00:f10:500::/44").contains("overlaps VLAN 709"));
+        let mut ok = minimal();
+        ok["vlans"].as_array_mut().unwrap().push(json!({"vlan": 710, "interface-id": "VLAN710", "prefix": "2a00:f10:600::/40", "index": "mac"}));
+        assert_eq!(HookConfig::from_json(&ok).unwrap().vlans.len(), 2);
+    }
+
+    #[test]
+    fn the_secret_file_loses_its_trailing_newline_and_never_shows_in_debug_output() {
+        let dir = std::env::temp_dir().join(format!("kc-secret-{}", std::process::id()));
+        std::fs::write(&dir, "s3cr3t\n").unwrap();
+        let mut params = minimal();
+        params.as_object_mut().unwrap().remove("secret-key");
+        params["secret-key-file"] = json!(dir.to_str().unwrap());
+        let cfg = HookConfig::from_json(&params).unwrap();
+        assert_eq!(cfg.secret_key().unwrap(), "s3cr3t");
+        std::fs::remove_file(&dir).unwrap();
+        let inline = HookConfig::from_json(&minimal()).unwrap();
+        assert!(!format!("{inline:?}").contains("secret\""), "{inline:?}");
+    }
+}

@@ -1,0 +1,219 @@
+//! The FFI edge: every `unsafe` of the crate lives in this module. Kea calls the exported
+//! symbols below; they forward to the C++ shim, which reads Kea's objects and calls back the
+//! `kc_*` functions with plain facts. Nothing here holds a Kea object beyond one call, and
+//! no panic crosses into C++.
+mod bindings;
+#[cfg(feature = "kea")]
+mod kea_entry;
+
+use crate::delegation::{Query, Renewal, Selection};
+use crate::delegation::QueryPlan;
+use crate::hook::Hook;
+use crate::relay::RouterFacts;
+use bindings::*;
+use ipnet::Ipv6Net;
+use std::ffi::c_char;
+use std::net::Ipv6Addr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Borrow the bytes of a kc_bytes.
+///
+/// # Safety
+/// `bytes.ptr` must be null or point to `bytes.len` readable bytes that stay valid for `'a`.
+unsafe fn slice<'a>(bytes: kc_bytes) -> &'a [u8] {
+    if bytes.ptr.is_null() || bytes.len == 0 {
+        &[]
+    } else {
+        // SAFETY: the caller guarantees ptr/len describe live memory for 'a.
+        unsafe { std::slice::from_raw_parts(bytes.ptr, bytes.len) }
+    }
+}
+
+fn prefix_of(prefix: &kc_prefix) -> Option<Ipv6Net> {
+    Ipv6Net::new(Ipv6Addr::from(prefix.addr), prefix.len).ok()
+}
+
+fn kc_prefix_of(prefix: Ipv6Net) -> kc_prefix {
+    kc_prefix { addr: prefix.addr().octets(), len: prefix.prefix_len() }
+}
+
+/// A Query over the shim's facts.
+///
+/// # Safety
+/// Every kc_bytes in `facts` must satisfy `slice`'s contract for `'a`.
+unsafe fn query_of<'a>(facts: &'a kc_query_facts) -> Query<'a> {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        Query {
+            msg_type: facts.msg_type,
+            router: RouterFacts {
+                relay_hops: facts.relay_hops,
+                interface_id: slice(facts.interface_id),
+                remote_id: slice(facts.remote_id),
+                client_link_layer: slice(facts.client_link_layer),
+            },
+            has_ia_pd: facts.has_ia_pd != 0,
+            label: std::str::from_utf8(slice(facts.label)).unwrap_or("?"),
+        }
+    }
+}
+
+/// Run `body`, turning a panic into `fallback` (and a log line) instead of unwinding into C++.
+fn guarded<T>(what: &str, fallback: T, body: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(value) => value,
+        Err(payload) => {
+            let text = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".to_string());
+            let _ = catch_unwind(|| crate::log_at!(crate::log::Level::Error, CLOUDSTACK_CALLOUT_ERROR, what, text));
+            fallback
+        }
+    }
+}
+
+/// Copy `text` into the C buffer `error` of `len` bytes, NUL-terminated, cut if needed.
+///
+/// # Safety
+/// `error` must be null or point to `len` writable bytes.
+unsafe fn write_error(text: &str, error: *mut c_char, len: usize) {
+    if error.is_null() || len == 0 {
+        return;
+    }
+    let bytes = text.as_bytes();
+    let n = bytes.len().min(len - 1);
+    // SAFETY: n + 1 <= len bytes are writable per the caller's contract.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), error.cast::<u8>(), n);
+        *error.add(n) = 0;
+    }
+}
+
+/// Called by the shim's load(): parse the parameters and start the hook.
+///
+/// # Safety
+/// `parameters` must describe valid bytes and `error` must point to `error_len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kc_load(parameters: kc_bytes, error: *mut c_char, error_len: usize) -> i32 {
+    #[cfg(feature = "kea")]
+    kea_entry::route_logs_to_kea();
+    // SAFETY: per this function's contract.
+    let json = unsafe { slice(parameters) };
+    let outcome = guarded("load", Err("panic while loading".to_string()), || {
+        let value: serde_json::Value = serde_json::from_slice(json).map_err(|e| format!("parameters are not JSON: {e}"))?;
+        Hook::install(Hook::start(&value)?);
+        Ok(())
+    });
+    match outcome {
+        Ok(()) => 0,
+        Err(text) => {
+            // SAFETY: per this function's contract.
+            unsafe { write_error(&text, error, error_len) };
+            1
+        }
+    }
+}
+
+/// Called by the shim's unload(): stop syncing and drop the hook.
+#[no_mangle]
+pub extern "C" fn kc_unload() {
+    guarded("unload", (), Hook::uninstall);
+}
+
+/// pkt6_receive's decision.
+///
+/// # Safety
+/// `facts` must point to valid facts whose bytes live for the call; `plan` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn kc_plan_query(facts: *const kc_query_facts, plan: *mut kc_query_plan) -> i32 {
+    if facts.is_null() || plan.is_null() {
+        return -1;
+    }
+    guarded("pkt6_receive", -1, || {
+        let Some(hook) = Hook::current() else { return -1 };
+        // SAFETY: checked non-null above; valid per this function's contract.
+        let (facts, plan) = unsafe { (&*facts, &mut *plan) };
+        // SAFETY: the facts' bytes live for this call.
+        let query = unsafe { query_of(facts) };
+        *plan = kc_query_plan::default();
+        match hook.delegator.plan_query(&query) {
+            QueryPlan::Leave => plan.verdict = kc_query_verdict::KC_QUERY_LEAVE,
+            QueryPlan::Steer { prefix, mac } => {
+                plan.verdict = kc_query_verdict::KC_QUERY_STEER;
+                plan.prefix = kc_prefix_of(prefix);
+                plan.mac = mac.0;
+                plan.has_mac = 1;
+            }
+            QueryPlan::Refuse { mac, .. } => {
+                plan.verdict = kc_query_verdict::KC_QUERY_REFUSE;
+                if let Some(mac) = mac {
+                    plan.mac = mac.0;
+                    plan.has_mac = 1;
+                }
+            }
+        }
+        0
+    })
+}
+
+/// lease6_select's decision.
+///
+/// # Safety
+/// `facts` must point to valid facts whose bytes live for the call.
+#[no_mangle]
+pub unsafe extern "C" fn kc_judge_selection(facts: *const kc_selection_facts) -> kc_selection_verdict {
+    if facts.is_null() {
+        return kc_selection_verdict::KC_SELECTION_ACCEPT;
+    }
+    guarded("lease6_select", kc_selection_verdict::KC_SELECTION_ACCEPT, || {
+        let Some(hook) = Hook::current() else { return kc_selection_verdict::KC_SELECTION_ACCEPT };
+        // SAFETY: checked non-null; valid per this function's contract.
+        let facts = unsafe { &*facts };
+        let Some(lease) = prefix_of(&facts.lease) else { return kc_selection_verdict::KC_SELECTION_ACCEPT };
+        let selection = Selection {
+            lease,
+            is_pd: facts.is_pd != 0,
+            planned: if facts.has_plan != 0 { prefix_of(&facts.planned) } else { None },
+            reserved: facts.reserved != 0,
+            // SAFETY: the label lives for this call.
+            label: std::str::from_utf8(unsafe { slice(facts.label) }).unwrap_or("?"),
+        };
+        if hook.delegator.judge_selection(&selection) {
+            kc_selection_verdict::KC_SELECTION_ACCEPT
+        } else {
+            kc_selection_verdict::KC_SELECTION_SKIP
+        }
+    })
+}
+
+/// lease6_renew / lease6_rebind's decision.
+///
+/// # Safety
+/// `facts` must point to valid facts whose bytes live for the call.
+#[no_mangle]
+pub unsafe extern "C" fn kc_judge_renewal(facts: *const kc_renewal_facts) -> kc_renewal_verdict {
+    if facts.is_null() {
+        return kc_renewal_verdict::KC_RENEWAL_KEEP;
+    }
+    guarded("lease6_renew", kc_renewal_verdict::KC_RENEWAL_KEEP, || {
+        let Some(hook) = Hook::current() else { return kc_renewal_verdict::KC_RENEWAL_KEEP };
+        // SAFETY: checked non-null; valid per this function's contract.
+        let facts = unsafe { &*facts };
+        let Some(lease) = prefix_of(&facts.lease) else { return kc_renewal_verdict::KC_RENEWAL_KEEP };
+        let renewal = Renewal {
+            // SAFETY: the facts' bytes live for this call.
+            query: unsafe { query_of(&facts.query) },
+            lease,
+            // SAFETY: as above.
+            lease_hwaddr: unsafe { slice(facts.lease_hwaddr) },
+            reserved: facts.reserved != 0,
+        };
+        if hook.delegator.withdraws(&renewal) {
+            kc_renewal_verdict::KC_RENEWAL_WITHDRAW
+        } else {
+            kc_renewal_verdict::KC_RENEWAL_KEEP
+        }
+    })
+}

@@ -1,0 +1,85 @@
+//! The one state object of a loaded hook: created by load(), stopped by unload(). Kea may
+//! unload and load again in the same process image (config reload), so nothing outlives it.
+use crate::config::HookConfig;
+use crate::counters::Counters;
+use crate::delegation::Delegator;
+use crate::index::snapshot;
+use crate::log::Level;
+use crate::log_at;
+use crate::refresh::{CloudStackSource, IndexCell, NicSource, Refresher};
+use parking_lot::RwLock;
+use std::sync::Arc;
+
+/// A loaded hook.
+pub struct Hook {
+    pub cfg: Arc<HookConfig>,
+    pub index: Arc<IndexCell>,
+    pub refresher: Arc<Refresher>,
+    pub delegator: Delegator,
+    pub counters: Arc<Counters>,
+}
+
+static CURRENT: RwLock<Option<Arc<Hook>>> = RwLock::new(None);
+
+impl Hook {
+    /// Parse the parameters, load the snapshot, start syncing and wait for the warm-up (at
+    /// most warmup-timeout). Err names the parameter at fault.
+    pub fn start(parameters: &serde_json::Value) -> Result<Hook, String> {
+        let cfg = HookConfig::from_json(parameters).map_err(|e| e.to_string())?;
+        cfg.secret_key().map_err(|e| e.to_string())?;
+        let source = Box::new(CloudStackSource::new(cfg.clone()));
+        Hook::start_with(cfg, source)
+    }
+
+    /// `start` with another NIC source (tests).
+    pub fn start_with(cfg: HookConfig, source: Box<dyn NicSource>) -> Result<Hook, String> {
+        let cfg = Arc::new(cfg);
+        let index = Arc::new(IndexCell::default());
+        let mut serving_from = "an empty index".to_string();
+        if let Some(path) = &cfg.snapshot_file {
+            if path.exists() {
+                match snapshot::read(path, &cfg) {
+                    Ok(saved) => {
+                        log_at!(Level::Info, CLOUDSTACK_SNAPSHOT_LOADED, path.display(), saved.len());
+                        serving_from = format!("the snapshot ({} NICs)", saved.len());
+                        index.replace(saved, false);
+                    }
+                    Err(why) => log_at!(Level::Warn, CLOUDSTACK_SNAPSHOT_REFUSED, path.display(), why),
+                }
+            }
+        }
+        let counters = Arc::new(Counters::default());
+        let refresher = Refresher::start((*cfg).clone(), source, index.clone(), counters.clone())
+            .map_err(|e| format!("cannot start the sync thread: {e}"))?;
+        let refresher = Arc::new(refresher);
+        if refresher.wait_first_attempt(cfg.warmup_timeout) {
+            log_at!(Level::Info, CLOUDSTACK_WARMUP_DONE, index.current().len());
+        } else {
+            log_at!(Level::Warn, CLOUDSTACK_WARMUP_LATE, cfg.warmup_timeout.as_secs(), serving_from);
+        }
+        log_at!(Level::Info, CLOUDSTACK_LOAD_OK, cfg.vlans.len(), cfg.api_url);
+        let delegator = Delegator::new(cfg.clone(), index.clone(), refresher.clone(), counters.clone());
+        Ok(Hook { cfg, index, refresher, delegator, counters })
+    }
+
+    /// Make this the hook Kea's callouts use (replacing and stopping any previous one).
+    pub fn install(hook: Hook) {
+        let previous = CURRENT.write().replace(Arc::new(hook));
+        if let Some(previous) = previous {
+            previous.refresher.stop();
+        }
+    }
+
+    /// Stop the current hook's sync thread and forget it.
+    pub fn uninstall() {
+        let previous = CURRENT.write().take();
+        if let Some(previous) = previous {
+            previous.refresher.stop();
+        }
+    }
+
+    /// The hook Kea's callouts use, if loaded.
+    pub fn current() -> Option<Arc<Hook>> {
+        CURRENT.read().clone()
+    }
+}

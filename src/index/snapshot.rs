@@ -1,0 +1,119 @@
+//! The last good index on disk, so a restarted Kea serves known NICs before CloudStack
+//! answers. Written atomically (temporary file + rename); a snapshot made for another VLAN
+//! layout, or damaged, is refused whole.
+use super::nic_index::{IndexedNic, NicIndex, RefusedNic};
+use crate::config::HookConfig;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::Path;
+
+const FORMAT: &str = "kea-cloudstack-index";
+const VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    format: String,
+    version: u32,
+    /// The VLAN layout and delegated length the prefixes were computed with.
+    layout: String,
+    vms_read: usize,
+    nics: Vec<IndexedNic>,
+    refused: Vec<RefusedNic>,
+}
+
+/// The configuration facts a snapshot's prefixes depend on.
+fn layout(cfg: &HookConfig) -> String {
+    let vlans: Vec<String> = cfg
+        .vlans
+        .iter()
+        .map(|v| format!("{}={}@{}:{:?}", v.vlan, v.interface_id, v.prefix, v.rule))
+        .collect();
+    format!("/{} {}", cfg.delegated_length, vlans.join(","))
+}
+
+/// Write the index to `path` atomically.
+pub fn write(path: &Path, index: &NicIndex, cfg: &HookConfig) -> std::io::Result<()> {
+    let snapshot = Snapshot {
+        format: FORMAT.to_string(),
+        version: VERSION,
+        layout: layout(cfg),
+        vms_read: index.vms_read(),
+        nics: index.nics().cloned().collect(),
+        refused: index.refused().to_vec(),
+    };
+    let temporary = path.with_extension("tmp");
+    {
+        let mut file = std::fs::File::create(&temporary)?;
+        serde_json::to_writer(std::io::BufWriter::new(&mut file), &snapshot)?;
+        file.flush()?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&temporary, path)
+}
+
+/// Read a snapshot written for this configuration. Err says why it is not used.
+pub fn read(path: &Path, cfg: &HookConfig) -> Result<NicIndex, String> {
+    let text = std::fs::read(path).map_err(|e| e.to_string())?;
+    let snapshot: Snapshot = serde_json::from_slice(&text).map_err(|e| format!("not a readable snapshot: {e}"))?;
+    if snapshot.format != FORMAT || snapshot.version != VERSION {
+        return Err(format!("format {} version {} is not {FORMAT} version {VERSION}", snapshot.format, snapshot.version));
+    }
+    if snapshot.layout != layout(cfg) {
+        return Err("made for another VLAN layout or delegated-length".to_string());
+    }
+    for nic in &snapshot.nics {
+        let vlan = cfg.vlan(nic.vlan).ok_or_else(|| format!("NIC {} on unknown VLAN {}", nic.nic_id, nic.vlan))?;
+        if nic.prefix.prefix_len() != cfg.delegated_length || !vlan.prefix.contains(&nic.prefix) {
+            return Err(format!("NIC {} has prefix {} outside VLAN {}", nic.nic_id, nic.prefix, nic.vlan));
+        }
+    }
+    Ok(NicIndex::new(snapshot.nics, snapshot.refused, snapshot.vms_read))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::build_index;
+    use serde_json::json;
+
+    fn config(prefix: &str) -> HookConfig {
+        HookConfig::from_json(&json!({
+            "api-url": "https://c/client/api", "api-key": "k", "secret-key": "s",
+            "vlans": [{"vlan": 709, "interface-id": "VLAN709", "prefix": prefix}]
+        }))
+        .unwrap()
+    }
+
+    fn index(cfg: &HookConfig) -> NicIndex {
+        let vms: Vec<crate::cloudstack::Vm> = serde_json::from_value(json!([{"id": "vm", "state": "Running", "nic": [
+            {"id": "n", "macaddress": "02:00:00:00:00:01", "ipaddress": "185.62.101.23", "netmask": "255.255.252.0", "vlanid": 709}
+        ]}]))
+        .unwrap();
+        build_index(&vms, cfg, None)
+    }
+
+    #[test]
+    fn a_snapshot_gives_back_the_same_index() {
+        let cfg = config("2a00:f10:500::/40");
+        let path = std::env::temp_dir().join(format!("kc-snap-{}.json", std::process::id()));
+        write(&path, &index(&cfg), &cfg).unwrap();
+        let back = read(&path, &cfg).unwrap();
+        assert_eq!(back.get("02:00:00:00:00:01".parse().unwrap(), 709).unwrap().prefix.to_string(), "2a00:f10:500:1170::/60");
+        assert!(!path.with_extension("tmp").exists());
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_snapshot_of_another_layout_or_a_damaged_one_is_refused_whole() {
+        let cfg = config("2a00:f10:500::/40");
+        let path = std::env::temp_dir().join(format!("kc-snap2-{}.json", std::process::id()));
+        write(&path, &index(&cfg), &cfg).unwrap();
+        assert!(read(&path, &config("2a00:f10:700::/40")).unwrap_err().contains("another VLAN layout"));
+        let text = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &text[..text.len() / 2]).unwrap();
+        assert!(read(&path, &cfg).unwrap_err().contains("not a readable snapshot"));
+        std::fs::write(&path, br#"{"format":"x","version":1,"layout":"","vms_read":0,"nics":[],"refused":[]}"#).unwrap();
+        assert!(read(&path, &cfg).unwrap_err().contains("format x"));
+        std::fs::remove_file(&path).unwrap();
+    }
+}
