@@ -198,3 +198,7 @@ impl Delegator {
         Counters::bump(counter);
     }
 }
+
+#[cfg(test)]
+#[path = "delegation_tests.rs"]
+mod tests;

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Make this machine able to run `make test`: Debian packages, a private dockerd (no bridge,
+# no iptables: containers only get the links tests create), and a local debian:trixie base
+# image when none can be pulled. Idempotent; run as root.
+set -euo pipefail
+
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v dhclient >/dev/null || need+=(isc-dhcp-client)
+command -v ip >/dev/null || need+=(iproute2)
+command -v nsenter >/dev/null || need+=(util-linux)
+ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need+=(libclang-dev)
+if ((${#need[@]})); then
+    echo "setup: installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+    echo "setup: starting dockerd (--bridge=none --iptables=false)"
+    nohup dockerd --bridge=none --iptables=false --ip6tables=false >/var/log/kc-dockerd.log 2>&1 &
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/kc-dockerd.log" >&2; exit 1; }
+fi
+
+if ! docker image inspect debian:trixie >/dev/null 2>&1; then
+    if ! timeout 120 docker pull debian:trixie >/dev/null 2>&1; then
+        echo "setup: no registry; making debian:trixie with debootstrap"
+        mirror=$(grep -h -o 'http[s]*://[^ ]*debian/*$' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | head -n 1 || true)
+        mirror=${mirror:-http://deb.debian.org/debian}
+        root=$(mktemp -d /tmp/kc-trixie.XXXXXX)
+        debootstrap --variant=minbase trixie "$root" "$mirror" >/tmp/kc-debootstrap.log 2>&1
+        tar -C "$root" -c . | docker import - debian:trixie >/dev/null
+        rm -rf "$root"
+    fi
+fi
+echo "setup: ready"
