@@ -6,6 +6,9 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cargo rustc kea-dev libboost-dev libclang-dev clang g++ pkg-config ca-certificates \
  && rm -rf /var/lib/apt/lists/*
+# Networks that inspect TLS: CAs the host added (see tests/setup/build-ca/README.md).
+COPY tests/setup/build-ca/ /usr/local/share/ca-certificates/
+RUN update-ca-certificates >/dev/null 2>&1 || true
 WORKDIR /src
 # Dependencies first, with stub sources, so that source edits do not rebuild them.
 COPY Cargo.toml Cargo.lock ./

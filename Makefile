@@ -11,6 +11,7 @@ setup:
 	bash tests/setup/host.sh
 
 image:
+	cp /usr/local/share/ca-certificates/*.crt tests/setup/build-ca/ 2>/dev/null || true
 	docker build --network host -t $(IMAGE) .
 
 unit:
