@@ -151,6 +151,8 @@ impl Delegator {
         let index = self.index.current();
         let why = match self.resolve(&renewal.query, lease_mac, &index) {
             Ok((prefix, ..)) if prefix == renewal.lease => return false,
+            // Neither the router nor the lease names a MAC: no evidence against the client.
+            Err((Refusal::NoMac, _)) => return false,
             Ok((prefix, ..)) => format!("the NIC's prefix is {prefix} now"),
             Err((reason, _)) => reason.to_string(),
         };

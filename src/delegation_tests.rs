@@ -173,6 +173,7 @@ fn a_renewal_of_a_prefix_the_nic_no_longer_owns_is_withdrawn() {
     assert!(!renewal("2a00:f10:500:1180::/60", b"", &KNOWN.0, b"VLAN709"), "MAC from the lease when the router sends none");
     assert!(renewal("2a00:f10:500:1180::/60", &remote_id(STRANGER), b"", b"VLAN709"), "a destroyed NIC's MAC");
     assert!(renewal("2a00:f10:500:1180::/60", rid, b"", b"VLAN710"), "through another VLAN");
+    assert!(!renewal("2a00:f10:500:1180::/60", b"", b"", b"VLAN709"), "no MAC anywhere: kept, not withdrawn");
     assert_eq!(Counters::get(&w.counters.withdrawn), 3);
 }
 
