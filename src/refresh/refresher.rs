@@ -47,6 +47,16 @@ pub struct SyncStatus {
     pub next_periodic: Option<Instant>,
 }
 
+/// A listing smaller than this share of the current index is held for confirmation.
+const SHRINK_SHARE: f64 = 0.5;
+/// Indexes smaller than this may shrink freely (small clouds change by large shares).
+const SHRINK_MIN_INDEX: usize = 10;
+
+/// Is `fresh` suspiciously small next to `current`?
+fn shrunk(fresh: usize, current: usize) -> bool {
+    current >= SHRINK_MIN_INDEX && (fresh as f64) < (current as f64) * SHRINK_SHARE
+}
+
 struct Control {
     stop: bool,
     wanted: Option<SyncReason>,
@@ -64,6 +74,8 @@ struct Shared {
     status: Mutex<SyncStatus>,
     attempted: Condvar,
     stopping: AtomicBool,
+    /// The previous sync was held back as a shrink: the next shrunk one confirms it.
+    shrink_held: Mutex<bool>,
 }
 
 /// Owns the sync thread: started by load, stopped and joined by unload (or drop).
@@ -85,6 +97,7 @@ impl Refresher {
             status: Mutex::new(SyncStatus::default()),
             attempted: Condvar::new(),
             stopping: AtomicBool::new(false),
+            shrink_held: Mutex::new(false),
         });
         let worker = shared.clone();
         let thread = std::thread::Builder::new().name("cloudstack-sync".into()).spawn(move || worker.run())?;
@@ -222,6 +235,15 @@ impl Shared {
     }
 
     fn adopt(&self, index: NicIndex, previous: &NicIndex, duration: Duration) {
+        {
+            let mut held = self.shrink_held.lock();
+            if shrunk(index.len(), previous.len()) && !*held {
+                *held = true;
+                log_at!(Level::Warn, CLOUDSTACK_SYNC_SHRINK_HELD, index.len(), previous.len());
+                return;
+            }
+            *held = false;
+        }
         let known: HashSet<(&str, &str)> = previous.refused().iter().map(|r| (r.nic_id.as_str(), r.reason.as_str())).collect();
         for refused in index.refused().iter().filter(|r| !known.contains(&(r.nic_id.as_str(), r.reason.as_str()))) {
             log_at!(Level::Warn, CLOUDSTACK_NIC_REFUSED, refused.nic_id, refused.vm_id, refused.reason);
@@ -313,6 +335,48 @@ mod tests {
         assert_eq!(source.calls.load(Ordering::SeqCst), 1, "still inside miss-holdoff after warm-up");
         std::thread::sleep(Duration::from_millis(2000));
         assert_eq!(source.calls.load(Ordering::SeqCst), 2, "one sync once the holdoff passed");
+    }
+
+    fn vms(count: usize) -> Vec<Vm> {
+        (0..count)
+            .map(|i| {
+                serde_json::from_value(json!({"id": format!("vm{i}"), "state": "Running", "nic": [{"id": format!("n{i}"),
+                    "macaddress": format!("02:00:00:00:{:02x}:{:02x}", i / 256, i % 256), "ipaddress": format!("185.62.100.{}", i + 2),
+                    "netmask": "255.255.252.0", "vlanid": 709}]}))
+                .unwrap()
+            })
+            .collect()
+    }
+
+    fn sync_and_wait(refresher: &Refresher) {
+        let before = refresher.status().attempts;
+        refresher.request(SyncReason::Operator);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while refresher.status().attempts == before && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_sync_that_suddenly_sees_far_fewer_nics_waits_for_the_next_one_to_confirm() {
+        let (refresher, _source, cell) = start(vec![Ok(vms(40)), Ok(vms(12)), Ok(vms(40)), Ok(vms(12)), Ok(vms(12))], 0);
+        assert!(refresher.wait_first_attempt(Duration::from_secs(5)));
+        assert_eq!(cell.current().len(), 40);
+        sync_and_wait(&refresher);
+        assert_eq!(cell.current().len(), 40, "12 of 40 is held back");
+        sync_and_wait(&refresher);
+        assert_eq!(cell.current().len(), 40, "back to 40: the shrink was a blip");
+        sync_and_wait(&refresher);
+        assert_eq!(cell.current().len(), 40, "held again");
+        sync_and_wait(&refresher);
+        assert_eq!(cell.current().len(), 12, "confirmed by the next sync");
+    }
+
+    #[test]
+    fn small_clouds_and_moderate_shrinks_are_adopted_at_once() {
+        assert!(!shrunk(0, 9));
+        assert!(!shrunk(20, 40));
+        assert!(shrunk(19, 40));
     }
 
     #[test]

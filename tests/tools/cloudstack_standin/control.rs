@@ -1,0 +1,184 @@
+//! The control endpoints under `/control/`: how tests shape the cloud, read the request log and arm faults.
+//!
+//! Unsigned on purpose (they are the test's side door, never CloudStack's API) and never subject to faults.
+//!
+//! | method | path                        | body                         | answer                      |
+//! |--------|-----------------------------|------------------------------|-----------------------------|
+//! | GET    | /control/cloud              |                              | the cloud file JSON         |
+//! | PUT    | /control/cloud              | cloud file JSON              | `{"ok":true}`               |
+//! | POST   | /control/vms                | one VM object                | `{"ok":true}` (409 if id exists) |
+//! | DELETE | /control/vms/{id}           |                              | `{"ok":true}` (404 unknown) |
+//! | POST   | /control/vms/{id}/state     | `{"state":"Destroyed"}`      | `{"ok":true}` (404 unknown) |
+//! | GET    | /control/requests           |                              | list of requests seen       |
+//! | DELETE | /control/requests           |                              | `{"ok":true}`               |
+//! | GET    | /control/fault              |                              | the armed fault             |
+//! | PUT    | /control/fault              | `{"mode":…}` (+ `"times":N`) | `{"ok":true}`               |
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::cloud::{Cloud, Vm};
+use crate::fault::FaultSetting;
+use crate::state::Standin;
+
+/// The path prefix of every control endpoint.
+pub const PREFIX: &str = "/control/";
+
+/// A control answer: HTTP status and JSON body.
+pub type ControlAnswer = (u16, String);
+
+fn ok() -> ControlAnswer {
+    (200, json!({"ok": true}).to_string())
+}
+
+fn failure(status: u16, error: impl std::fmt::Display) -> ControlAnswer {
+    (status, json!({"ok": false, "error": error.to_string()}).to_string())
+}
+
+#[derive(Deserialize)]
+struct StateChange {
+    state: String,
+}
+
+/// Decodes `%XX` escapes in a path segment (VM ids may contain characters a client had to escape).
+fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] == b'%' {
+            let hex = segment.get(at + 1..at + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            at += 3;
+        } else {
+            out.push(bytes[at]);
+            at += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Answers one control request; `path` is the full path without query, `body` the request body.
+pub fn answer(standin: &Standin, method: &str, path: &str, body: &str) -> ControlAnswer {
+    let Some(rest) = path.strip_prefix(PREFIX) else {
+        return failure(404, format!("no control endpoint {path}"));
+    };
+    let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
+        ("GET", ["cloud"]) => (200, standin.cloud.read().to_json()),
+        ("PUT", ["cloud"]) => match Cloud::from_json(body) {
+            Ok(cloud) => {
+                *standin.cloud.write() = cloud;
+                ok()
+            }
+            Err(error) => failure(400, error),
+        },
+        ("POST", ["vms"]) => match serde_json::from_str::<Vm>(body) {
+            Ok(vm) => match standin.cloud.write().add(vm) {
+                Ok(()) => ok(),
+                Err(error) => failure(409, error),
+            },
+            Err(error) => failure(400, format!("not a VM: {error}")),
+        },
+        ("DELETE", ["vms", id]) => match percent_decode(id) {
+            Some(id) if standin.cloud.write().remove(&id) => ok(),
+            Some(id) => failure(404, format!("no VM with id '{id}'")),
+            None => failure(400, "malformed VM id in path"),
+        },
+        ("POST", ["vms", id, "state"]) => {
+            let change = match serde_json::from_str::<StateChange>(body) {
+                Ok(change) => change,
+                Err(error) => return failure(400, format!("expected {{\"state\": \"…\"}}: {error}")),
+            };
+            match percent_decode(id) {
+                Some(id) if standin.cloud.write().set_state(&id, &change.state) => ok(),
+                Some(id) => failure(404, format!("no VM with id '{id}'")),
+                None => failure(400, "malformed VM id in path"),
+            }
+        }
+        ("GET", ["requests"]) => (200, standin.requests.to_json()),
+        ("DELETE", ["requests"]) => {
+            standin.requests.clear();
+            ok()
+        }
+        ("GET", ["fault"]) => (200, standin.faults.to_json()),
+        ("PUT", ["fault"]) => match FaultSetting::from_json(body) {
+            Ok(setting) => {
+                standin.faults.set(setting);
+                ok()
+            }
+            Err(error) => failure(400, error),
+        },
+        (_, ["cloud" | "requests" | "fault"]) | (_, ["vms"]) | (_, ["vms", _]) | (_, ["vms", _, "state"]) => {
+            failure(405, format!("{method} is not allowed on {path}"))
+        }
+        _ => failure(404, format!("no control endpoint {path}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signature::Credentials;
+    use serde_json::Value;
+
+    fn standin() -> Standin {
+        Standin::new(Credentials { api_key: "K".into(), secret_key: "S".into() }, 500, Cloud::default(), 0)
+    }
+
+    fn call(standin: &Standin, method: &str, path: &str, body: &str) -> (u16, Value) {
+        let (status, body) = answer(standin, method, path, body);
+        (status, serde_json::from_str(&body).unwrap())
+    }
+
+    const VM: &str = r#"{"id": "vm/1", "name": "web", "zoneid": "z1",
+        "nics": [{"id": "n1", "macaddress": "02:00:00:00:01:17", "ipaddress": "185.62.101.23", "broadcasturi": "vlan://709"}]}"#;
+
+    #[test]
+    fn a_test_adds_a_vm_changes_its_state_and_removes_it() {
+        let standin = standin();
+        assert_eq!(call(&standin, "POST", "/control/vms", VM), (200, json!({"ok": true})));
+        assert_eq!(call(&standin, "POST", "/control/vms", VM).0, 409);
+        let (_, cloud) = call(&standin, "GET", "/control/cloud", "");
+        assert_eq!(cloud["vms"][0]["nics"][0]["ipaddress"], "185.62.101.23");
+
+        assert_eq!(call(&standin, "POST", "/control/vms/vm%2F1/state", r#"{"state": "Destroyed"}"#).0, 200);
+        assert_eq!(standin.cloud.read().vms[0].state, "Destroyed");
+        assert_eq!(call(&standin, "POST", "/control/vms/vm%2F1/state", r#"{"status": "x"}"#).0, 400);
+        assert_eq!(call(&standin, "POST", "/control/vms/other/state", r#"{"state": "Running"}"#).0, 404);
+
+        assert_eq!(call(&standin, "DELETE", "/control/vms/vm%2F1", "").0, 200);
+        assert_eq!(call(&standin, "DELETE", "/control/vms/vm%2F1", "").0, 404);
+        assert!(standin.cloud.read().vms.is_empty());
+    }
+
+    #[test]
+    fn the_whole_cloud_is_replaced_at_once() {
+        let standin = standin();
+        let cloud = format!(r#"{{"vms": [{VM}]}}"#);
+        assert_eq!(call(&standin, "PUT", "/control/cloud", &cloud).0, 200);
+        assert_eq!(standin.cloud.read().vms.len(), 1);
+        assert_eq!(call(&standin, "PUT", "/control/cloud", "{\"vms\": 3}").0, 400);
+        assert_eq!(standin.cloud.read().vms.len(), 1, "a refused cloud leaves the old one");
+        assert_eq!(call(&standin, "PUT", "/control/cloud", "{\"vms\": []}").0, 200);
+        assert!(standin.cloud.read().vms.is_empty());
+    }
+
+    #[test]
+    fn faults_are_armed_and_shown() {
+        let standin = standin();
+        assert_eq!(call(&standin, "PUT", "/control/fault", r#"{"mode":"status","code":503}"#).0, 200);
+        assert_eq!(call(&standin, "GET", "/control/fault", "").1, json!({"mode": "status", "code": 503}));
+        assert_eq!(call(&standin, "PUT", "/control/fault", r#"{"mode":"melt"}"#).0, 400);
+    }
+
+    #[test]
+    fn wrong_methods_and_paths_are_told_apart() {
+        let standin = standin();
+        assert_eq!(call(&standin, "POST", "/control/cloud", "").0, 405);
+        assert_eq!(call(&standin, "GET", "/control/vms/x", "").0, 405);
+        assert_eq!(call(&standin, "GET", "/control/nothing", "").0, 404);
+        assert_eq!(call(&standin, "GET", "/control/requests", ""), (200, json!([])));
+        assert_eq!(call(&standin, "DELETE", "/control/requests/", "").0, 200);
+    }
+}

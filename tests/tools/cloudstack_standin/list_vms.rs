@@ -1,0 +1,265 @@
+//! `listVirtualMachines` with the paging rules of CloudStack's list commands and its project rule.
+//!
+//! The rules the hook depends on, and therefore the ones checked strictly here:
+//! - `page` and `pagesize` come together; `pagesize` may not exceed the server's `default.page.size`; without them
+//!   only the first `default.page.size` VMs come back (a client that forgets to page silently misses VMs).
+//! - Without `projectid` project VMs are left out; `projectid=-1` lists only project VMs; so a complete inventory
+//!   takes two passes.
+//! - An empty page is `{"listvirtualmachinesresponse": {}}`: no `count`, no list.
+//!
+//! Stricter than CloudStack on purpose: `page < 1`, `pagesize < 1` and `pagesize=-1` are refused rather than
+//! quietly reinterpreted, so a client that relies on those corners is caught.
+
+use serde::Serialize;
+
+use crate::api_error::ApiError;
+use crate::cloud::{ApiVm, Cloud, Vm};
+use crate::signature::Params;
+
+/// The command name as clients send it.
+pub const COMMAND: &str = "listVirtualMachines";
+
+/// Which VMs a request may see with respect to projects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectScope {
+    /// No `projectid`: only VMs outside projects.
+    OutsideProjects,
+    /// `projectid=-1`: only VMs inside some project.
+    AnyProject,
+    /// `projectid=<id>`: that project's VMs.
+    Project(String),
+}
+
+/// A validated `listVirtualMachines` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListRequest {
+    /// Index of the first VM of the page among all matching VMs.
+    pub first: usize,
+    /// Most VMs in the answer.
+    pub page_size: usize,
+    /// Project rule.
+    pub projects: ProjectScope,
+    /// `zoneid` filter.
+    pub zone: Option<String>,
+    /// `state` filter, compared case-insensitively.
+    pub state: Option<String>,
+    /// `id` filter.
+    pub id: Option<String>,
+}
+
+/// Reads a 32-bit integer parameter as CloudStack's `Integer` parameters are read.
+fn integer(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
+    match params.get(name) {
+        None => Ok(None),
+        Some(text) => text.parse::<i32>().map(|n| Some(i64::from(n))).map_err(|_| {
+            ApiError::bad_parameter(format!("invalid value '{text}' for parameter {name}: not an integer"))
+        }),
+    }
+}
+
+impl ListRequest {
+    /// Checks the parameters; `Err` is the 431 CloudStack would answer.
+    pub fn from_params(params: &Params, default_page_size: u32) -> Result<ListRequest, ApiError> {
+        let page = integer(params, "page")?;
+        let page_size = integer(params, "pagesize")?;
+        let limit = i64::from(default_page_size);
+        let (first, page_size) = match (page, page_size) {
+            (None, None) => (0, limit),
+            (Some(_), None) => {
+                return Err(ApiError::bad_parameter("parameter pagesize is required when page is given"))
+            }
+            (None, Some(_)) => {
+                return Err(ApiError::bad_parameter("parameter page is required when pagesize is given"))
+            }
+            (Some(page), Some(size)) => {
+                if size < 1 {
+                    return Err(ApiError::bad_parameter(format!("pagesize must be between 1 and {limit}, not {size}")));
+                }
+                if size > limit {
+                    return Err(ApiError::bad_parameter(format!(
+                        "pagesize {size} exceeds the largest allowed page size {limit}"
+                    )));
+                }
+                if page < 1 {
+                    return Err(ApiError::bad_parameter(format!("page must be 1 or more, not {page}")));
+                }
+                ((page - 1) * size, size)
+            }
+        };
+        let projects = match params.get("projectid").map(String::as_str) {
+            None => ProjectScope::OutsideProjects,
+            Some("-1") => ProjectScope::AnyProject,
+            Some(id) => ProjectScope::Project(id.to_string()),
+        };
+        Ok(ListRequest {
+            // Both fit: `first` is at most (2^31 - 1) * default page size, far below usize on 64-bit hosts.
+            first: usize::try_from(first).unwrap_or(usize::MAX),
+            page_size: usize::try_from(page_size).unwrap_or(usize::MAX),
+            projects,
+            zone: params.get("zoneid").cloned(),
+            state: params.get("state").cloned(),
+            id: params.get("id").cloned(),
+        })
+    }
+
+    fn matches(&self, vm: &Vm) -> bool {
+        let project_ok = match (&self.projects, vm.projectid.as_deref()) {
+            (ProjectScope::OutsideProjects, owner) => owner.is_none(),
+            (ProjectScope::AnyProject, owner) => owner.is_some(),
+            (ProjectScope::Project(wanted), owner) => owner == Some(wanted.as_str()),
+        };
+        project_ok
+            && self.zone.as_deref().is_none_or(|zone| zone == vm.zoneid)
+            && self.id.as_deref().is_none_or(|id| id == vm.id)
+            && self.state.as_deref().is_none_or(|state| state.eq_ignore_ascii_case(&vm.state))
+    }
+}
+
+#[derive(Serialize)]
+struct Page<'a> {
+    count: usize,
+    virtualmachine: Vec<ApiVm<'a>>,
+}
+
+#[derive(Serialize)]
+struct Envelope<T> {
+    listvirtualmachinesresponse: T,
+}
+
+/// The JSON answer for a validated request.
+pub fn answer(cloud: &Cloud, request: &ListRequest) -> String {
+    let matching: Vec<&Vm> = cloud.vms.iter().filter(|vm| request.matches(vm)).collect();
+    let page: Vec<ApiVm<'_>> =
+        matching.iter().skip(request.first).take(request.page_size).map(|vm| vm.api_view()).collect();
+    if page.is_empty() {
+        // CloudStack drops both `count` and the list when the page is empty, even if earlier pages had VMs.
+        return serde_json::to_string(&Envelope { listvirtualmachinesresponse: serde_json::Map::new() })
+            .expect("serializes");
+    }
+    let envelope = Envelope { listvirtualmachinesresponse: Page { count: matching.len(), virtualmachine: page } };
+    serde_json::to_string(&envelope).expect("an answer always serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample_cloud;
+    use serde_json::{json, Value};
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+    }
+
+    fn list(cloud: &Cloud, pairs: &[(&str, &str)]) -> Result<Value, ApiError> {
+        let request = ListRequest::from_params(&params(pairs), 500)?;
+        Ok(serde_json::from_str(&answer(cloud, &request)).unwrap())
+    }
+
+    fn names(answer: &Value) -> Vec<String> {
+        answer["listvirtualmachinesresponse"]["virtualmachine"]
+            .as_array()
+            .map(|vms| vms.iter().map(|vm| vm["name"].as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_client_that_does_not_page_sees_only_the_first_500() {
+        let cloud = sample_cloud::generate(1200);
+        let answer = list(&cloud, &[]).unwrap();
+        // 1200 VMs, every 5th in a project: 960 outside projects, of which only 500 come back.
+        assert_eq!(answer["listvirtualmachinesresponse"]["count"], 960);
+        assert_eq!(names(&answer).len(), 500);
+        assert_eq!(names(&answer)[0], "vm-1");
+    }
+
+    #[test]
+    fn paging_walks_all_vms_in_insertion_order_and_ends_with_an_empty_object() {
+        let cloud = sample_cloud::generate(1200);
+        let first = list(&cloud, &[("page", "1"), ("pagesize", "500")]).unwrap();
+        let second = list(&cloud, &[("page", "2"), ("pagesize", "500")]).unwrap();
+        let third = list(&cloud, &[("page", "3"), ("pagesize", "500")]).unwrap();
+        assert_eq!(names(&first).len(), 500);
+        assert_eq!(names(&second).len(), 460);
+        assert_eq!(second["listvirtualmachinesresponse"]["count"], 960);
+        assert_eq!(third, json!({"listvirtualmachinesresponse": {}}));
+        let all: Vec<String> = [names(&first), names(&second)].concat();
+        let expected: Vec<String> =
+            cloud.vms.iter().filter(|vm| vm.projectid.is_none()).map(|vm| vm.name.to_string()).collect();
+        assert_eq!(all, expected);
+    }
+
+    #[test]
+    fn nothing_matching_is_the_same_empty_object() {
+        let cloud = sample_cloud::generate(10);
+        assert_eq!(list(&cloud, &[("zoneid", "elsewhere")]).unwrap(), json!({"listvirtualmachinesresponse": {}}));
+        assert_eq!(list(&Cloud::default(), &[]).unwrap(), json!({"listvirtualmachinesresponse": {}}));
+    }
+
+    #[test]
+    fn paging_mistakes_are_431() {
+        let cloud = sample_cloud::generate(3);
+        for bad in [
+            &[("page", "1")][..],
+            &[("pagesize", "10")][..],
+            &[("page", "1"), ("pagesize", "501")][..],
+            &[("page", "1"), ("pagesize", "0")][..],
+            &[("page", "1"), ("pagesize", "-1")][..],
+            &[("pagesize", "-1")][..],
+            &[("page", "0"), ("pagesize", "10")][..],
+            &[("page", "-2"), ("pagesize", "10")][..],
+            &[("page", "one"), ("pagesize", "10")][..],
+            &[("page", "1"), ("pagesize", "99999999999")][..],
+        ] {
+            let error = list(&cloud, bad).unwrap_err();
+            assert_eq!(error.code, 431, "{bad:?}");
+        }
+        assert!(list(&cloud, &[("page", "1"), ("pagesize", "500")]).is_ok());
+    }
+
+    #[test]
+    fn a_smaller_server_page_size_lowers_both_limits() {
+        let cloud = sample_cloud::generate(300);
+        let request = ListRequest::from_params(&params(&[]), 100).unwrap();
+        assert_eq!(request.page_size, 100);
+        assert_eq!(
+            ListRequest::from_params(&params(&[("page", "1"), ("pagesize", "101")]), 100).unwrap_err().code,
+            431
+        );
+        let answer: Value = serde_json::from_str(&super::answer(&cloud, &request)).unwrap();
+        assert_eq!(names(&answer).len(), 100);
+    }
+
+    #[test]
+    fn project_vms_need_a_second_pass_with_projectid_minus_1() {
+        let cloud = sample_cloud::generate(1200);
+        let plain = list(&cloud, &[("page", "1"), ("pagesize", "500")]).unwrap();
+        assert!(names(&plain).iter().all(|name| name.trim_start_matches("vm-").parse::<usize>().unwrap() % 5 != 0));
+        let projects = list(&cloud, &[("projectid", "-1"), ("page", "1"), ("pagesize", "500")]).unwrap();
+        assert_eq!(projects["listvirtualmachinesresponse"]["count"], 240);
+        assert!(projects["listvirtualmachinesresponse"]["virtualmachine"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|vm| vm["projectid"].is_string()));
+        let one = list(&cloud, &[("projectid", "proj-2"), ("listall", "true")]).unwrap();
+        assert_eq!(one["listvirtualmachinesresponse"]["count"], 120);
+        assert_eq!(list(&cloud, &[("projectid", "proj-9")]).unwrap(), json!({"listvirtualmachinesresponse": {}}));
+    }
+
+    #[test]
+    fn zone_state_and_id_filters_narrow_the_list() {
+        let cloud = Cloud::from_json(
+            &json!({"vms": [
+                {"id": "a", "name": "a", "zoneid": "z1", "state": "Running"},
+                {"id": "b", "name": "b", "zoneid": "z2", "state": "Stopped"},
+                {"id": "c", "name": "c", "zoneid": "z1", "state": "Stopped"}
+            ]})
+            .to_string(),
+        )
+        .unwrap();
+        assert_eq!(names(&list(&cloud, &[("zoneid", "z1")]).unwrap()), ["a", "c"]);
+        assert_eq!(names(&list(&cloud, &[("state", "stopped")]).unwrap()), ["b", "c"]);
+        assert_eq!(names(&list(&cloud, &[("zoneid", "z1"), ("state", "STOPPED")]).unwrap()), ["c"]);
+        assert_eq!(names(&list(&cloud, &[("id", "b"), ("details", "nics")]).unwrap()), ["b"]);
+    }
+}

@@ -1,0 +1,137 @@
+//! `cloudstack-standin`: a CloudStack API stand-in for testing the hook's client.
+//!
+//! It answers `listVirtualMachines` at `/client/api` and checks every request the way CloudStack's API server does
+//! (signature, expiry, paging, project rules), so a client that passes here also passes against a real cloud.
+//! Tests shape the cloud, read the requests seen and inject faults through unsigned `/control/` endpoints
+//! (see `control.rs`). The first stdout line is always `listening on <address>`; it runs until killed.
+
+mod api;
+mod api_error;
+mod cloud;
+mod connection_cut;
+mod control;
+mod fault;
+mod http;
+mod list_vms;
+mod options;
+mod request_log;
+mod routes;
+mod sample_cloud;
+mod signature;
+mod state;
+mod timestamp;
+
+#[cfg(test)]
+mod server_tests;
+#[cfg(test)]
+mod test_signer;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+use cloud::Cloud;
+use options::{CloudSource, Options, USAGE};
+use signature::Credentials;
+use state::Standin;
+
+/// Threads taking requests off tiny_http's queue. `hang` faults sleep on threads of their own, so these only ever
+/// do short work; several of them keep one slow answer (a big `/control/cloud`) from stalling the rest.
+const WORKERS: usize = 8;
+
+/// A started stand-in.
+pub struct Running {
+    /// The address actually bound (the real port when port 0 was asked for).
+    pub address: SocketAddr,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Blocks for as long as the server runs, which is until the process is killed.
+    pub fn wait(self) {
+        for worker in self.workers {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// Binds `listen` and starts the worker threads serving `cloud`.
+pub fn start(
+    listen: SocketAddr,
+    credentials: Credentials,
+    default_page_size: u32,
+    cloud: Cloud,
+) -> Result<Running, String> {
+    let server = tiny_http::Server::http(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let address = server.server_addr().to_ip().ok_or("the server did not report an IP address")?;
+    let standin = Arc::new(Standin::new(credentials, default_page_size, cloud, address.port()));
+    let server = Arc::new(server);
+    let workers = (0..WORKERS)
+        .map(|_| {
+            let (server, standin) = (Arc::clone(&server), Arc::clone(&standin));
+            thread::spawn(move || {
+                while let Ok(request) = server.recv() {
+                    // A bug in one handler must not take a worker down with it; tiny_http answers 500 for the
+                    // dropped request and the panic message goes to stderr.
+                    let _ = panic::catch_unwind(AssertUnwindSafe(|| routes::route(&standin, request)));
+                }
+            })
+        })
+        .collect();
+    Ok(Running { address, workers })
+}
+
+fn load_cloud(source: &CloudSource) -> Result<Cloud, String> {
+    match source {
+        CloudSource::Empty => Ok(Cloud::default()),
+        CloudSource::File(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            Cloud::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+        }
+        CloudSource::Sample(count) => {
+            let began = Instant::now();
+            let cloud = sample_cloud::generate(*count);
+            eprintln!("cloudstack-standin: sample cloud of {count} VMs generated in {:.2?}", began.elapsed());
+            Ok(cloud)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let options = match Options::parse(args) {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("cloudstack-standin: {error}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let cloud = match load_cloud(&options.cloud) {
+        Ok(cloud) => cloud,
+        Err(error) => {
+            eprintln!("cloudstack-standin: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let credentials = Credentials { api_key: options.api_key, secret_key: options.secret_key };
+    let running = match start(options.listen, credentials, options.default_page_size, cloud) {
+        Ok(running) => running,
+        Err(error) => {
+            eprintln!("cloudstack-standin: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Tests wait for this exact line to learn the port; flush so it does not sit in a buffer.
+    println!("listening on {}", running.address);
+    let _ = std::io::stdout().flush();
+    running.wait();
+    ExitCode::SUCCESS
+}

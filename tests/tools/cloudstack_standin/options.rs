@@ -1,0 +1,149 @@
+//! The command line of the stand-in.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// How to start the program; printed for `--help` and after every command-line error.
+pub const USAGE: &str = "usage: cloudstack-standin --listen ADDR:PORT --api-key K --secret-key S \
+[--cloud FILE.json | --sample-cloud N] [--default-page-size 500]";
+
+/// CloudStack's own `default.page.size` when the operator did not change it.
+pub const CLOUDSTACK_DEFAULT_PAGE_SIZE: u32 = 500;
+
+/// The sample generator gives every VM its own IPv4 address; past this many VMs its address plan runs out.
+pub const MAX_SAMPLE_VMS: usize = 4_000_000;
+
+/// Where the cloud the stand-in starts with comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloudSource {
+    /// No VM at all; tests fill it through `/control/`.
+    Empty,
+    /// A cloud file in the same shape `PUT /control/cloud` takes.
+    File(PathBuf),
+    /// The deterministic sample cloud with this many VMs.
+    Sample(usize),
+}
+
+/// Everything the command line decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Address to listen on; port 0 picks a free port (printed on the first stdout line).
+    pub listen: SocketAddr,
+    /// The only API key the stand-in knows.
+    pub api_key: String,
+    /// The secret key that belongs to `api_key`.
+    pub secret_key: String,
+    /// The initial cloud.
+    pub cloud: CloudSource,
+    /// The server's `default.page.size`: the largest allowed `pagesize` and the size of an unpaged answer.
+    pub default_page_size: u32,
+}
+
+impl Options {
+    /// Reads the arguments (without the program name); `Err` carries a one-line reason.
+    pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, String> {
+        let mut listen = None;
+        let mut api_key = None;
+        let mut secret_key = None;
+        let mut cloud_file = None;
+        let mut sample = None;
+        let mut default_page_size = CLOUDSTACK_DEFAULT_PAGE_SIZE;
+
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            // Both `--name value` and `--name=value` are accepted, as most tools do.
+            let (name, inline) = match arg.split_once('=') {
+                Some((name, value)) if name.starts_with("--") => (name.to_string(), Some(value.to_string())),
+                _ => (arg.clone(), None),
+            };
+            let mut value = || -> Result<String, String> {
+                match inline.clone() {
+                    Some(value) => Ok(value),
+                    None => args.next().ok_or_else(|| format!("'{name}' needs a value")),
+                }
+            };
+            match name.as_str() {
+                "--listen" => {
+                    let text = value()?;
+                    let addr = text
+                        .parse::<SocketAddr>()
+                        .map_err(|_| format!("'--listen' must be ADDR:PORT (IPv6 as [ADDR]:PORT), not '{text}'"))?;
+                    listen = Some(addr);
+                }
+                "--api-key" => api_key = Some(value()?),
+                "--secret-key" => secret_key = Some(value()?),
+                "--cloud" => cloud_file = Some(PathBuf::from(value()?)),
+                "--sample-cloud" => {
+                    let text = value()?;
+                    let count = text
+                        .parse::<usize>()
+                        .map_err(|_| format!("'--sample-cloud' must be a VM count, not '{text}'"))?;
+                    if count > MAX_SAMPLE_VMS {
+                        return Err(format!("'--sample-cloud' allows at most {MAX_SAMPLE_VMS} VMs"));
+                    }
+                    sample = Some(count);
+                }
+                "--default-page-size" => {
+                    let text = value()?;
+                    default_page_size = match text.parse::<u32>() {
+                        Ok(size) if size >= 1 => size,
+                        _ => return Err(format!("'--default-page-size' must be a positive number, not '{text}'")),
+                    };
+                }
+                other => return Err(format!("unknown argument '{other}'")),
+            }
+        }
+
+        let cloud = match (cloud_file, sample) {
+            (Some(_), Some(_)) => return Err("'--cloud' and '--sample-cloud' exclude each other".into()),
+            (Some(file), None) => CloudSource::File(file),
+            (None, Some(count)) => CloudSource::Sample(count),
+            (None, None) => CloudSource::Empty,
+        };
+        let api_key = api_key.ok_or("'--api-key' is mandatory")?;
+        let secret_key = secret_key.ok_or("'--secret-key' is mandatory")?;
+        if api_key.is_empty() || secret_key.is_empty() {
+            // An empty key would make every unsigned-looking request a candidate; refuse it up front.
+            return Err("'--api-key' and '--secret-key' must not be empty".into());
+        }
+        Ok(Options { listen: listen.ok_or("'--listen' is mandatory")?, api_key, secret_key, cloud, default_page_size })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Options, String> {
+        Options::parse(line.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn an_operator_starts_it_on_an_ipv6_address_with_a_sample_cloud() {
+        let options = parse("--listen [fd00:4b43:1::2]:8080 --api-key K --secret-key S --sample-cloud 1200").unwrap();
+        assert_eq!(options.listen, "[fd00:4b43:1::2]:8080".parse().unwrap());
+        assert_eq!(options.cloud, CloudSource::Sample(1200));
+        assert_eq!(options.default_page_size, 500);
+    }
+
+    #[test]
+    fn equals_form_and_page_size_are_understood() {
+        let options =
+            parse("--listen=[::1]:0 --api-key=K --secret-key=S --default-page-size=100 --cloud c.json").unwrap();
+        assert_eq!(options.default_page_size, 100);
+        assert_eq!(options.cloud, CloudSource::File("c.json".into()));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        assert!(parse("--api-key K --secret-key S").unwrap_err().contains("--listen"));
+        assert!(parse("--listen [::1]:0 --secret-key S").unwrap_err().contains("--api-key"));
+        assert!(parse("--listen ::1 --api-key K --secret-key S").unwrap_err().contains("ADDR:PORT"));
+        assert!(parse("--listen [::1]:0 --api-key K --secret-key S --cloud a --sample-cloud 3")
+            .unwrap_err()
+            .contains("exclude"));
+        assert!(parse("--listen [::1]:0 --api-key K --secret-key S --default-page-size 0").is_err());
+        assert!(parse("--listen [::1]:0 --api-key K --secret-key S --verbose").unwrap_err().contains("--verbose"));
+        assert!(parse("--listen [::1]:0 --api-key K --secret-key").unwrap_err().contains("needs a value"));
+    }
+}

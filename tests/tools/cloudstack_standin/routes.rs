@@ -1,0 +1,128 @@
+//! Sends each HTTP request to the API or the control endpoints, and lets armed faults bend API answers.
+
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tiny_http::{Method, Request};
+
+use crate::api::{self, ApiOutcome};
+use crate::api_error::ApiError;
+use crate::control;
+use crate::fault::Fault;
+use crate::http;
+use crate::list_vms;
+use crate::request_log::SeenRequest;
+use crate::signature::{self, Params};
+use crate::state::Standin;
+
+/// Where CloudStack serves its API.
+pub const API_PATH: &str = "/client/api";
+
+/// What `garbage` answers: the kind of page a broken proxy in front of CloudStack returns.
+const GARBAGE: &str = "<html><body><h1>502 Bad Gateway</h1>the upstream sent nothing useful</body></html>\n";
+
+/// Handles one request to completion (or hands it to a thread that will, for `hang`).
+pub fn route(standin: &Arc<Standin>, mut request: Request) {
+    let target = request.url().to_string();
+    let (path, query) = http::split_target(&target);
+    if path.starts_with(control::PREFIX) {
+        let (status, body) = match http::read_body(&mut request) {
+            Ok(body) => control::answer(standin, request.method().as_str(), path, &body),
+            Err(error) => (400, serde_json::json!({"ok": false, "error": error}).to_string()),
+        };
+        http::respond_json(request, status, body);
+    } else if path == API_PATH || path == "/client/api/" {
+        serve_api(standin, request, query);
+    } else {
+        let body = serde_json::json!({"ok": false, "error": format!("nothing at {path}")}).to_string();
+        http::respond_json(request, 404, body);
+    }
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn serve_api(standin: &Arc<Standin>, mut request: Request, query: &str) {
+    let form_body = match *request.method() {
+        Method::Get => None,
+        // Like a servlet container, only a form-encoded POST body contributes parameters.
+        Method::Post if http::has_form_body(&request) => http::read_body(&mut request).ok(),
+        Method::Post => None,
+        _ => {
+            let error = ApiError { code: 405, cs_code: 9999, text: "use GET or POST".into() };
+            http::respond_json(request, 405, error.body(None));
+            return;
+        }
+    };
+    let params = api::collect_params(query, form_body.as_deref());
+    let command = params.get("command").cloned();
+    let record = |status: Option<u16>, verified, refusal: Option<&'static str>, fault: Option<&'static str>| {
+        standin.requests.record(SeenRequest {
+            command: command.clone(),
+            params: params.clone(),
+            status,
+            verified,
+            refusal,
+            fault,
+        })
+    };
+
+    // Faults that hit every API request are decided before the request is looked at, like a failure in front of
+    // the server; `fail-page` needs a verified request and is decided below.
+    let fault = standin.faults.fire(|fault| !matches!(fault, Fault::FailPage { .. }));
+    // Logged even when a fault answers instead, so a test can tell "signed well, then failed" from "signed badly".
+    let signed = || signature::verify(&params, &standin.credentials, now_unix()).is_ok();
+    match fault {
+        Some(Fault::Refuse) => {
+            record(None, signed(), None, Some("refuse"));
+            http::refuse(request, standin.local_port);
+            return;
+        }
+        Some(Fault::Status { code }) => {
+            record(Some(code), signed(), None, Some("status"));
+            http::respond_json(request, code, ApiError::injected(code).body(command.as_deref()));
+            return;
+        }
+        Some(Fault::Garbage) => {
+            record(Some(200), signed(), None, Some("garbage"));
+            http::respond_with(request, 200, GARBAGE.to_string(), http::JSON_CONTENT_TYPE);
+            return;
+        }
+        _ => {}
+    }
+
+    let mut outcome = api::handle(standin, &params, now_unix());
+    let mut fault_name = fault.as_ref().map(Fault::name);
+    if let Some(code) = failing_page(standin, &params, &outcome) {
+        outcome.status = code;
+        outcome.body = ApiError::injected(code).body(command.as_deref());
+        fault_name = Some("fail-page");
+    }
+    record(Some(outcome.status), outcome.verified, outcome.refusal.map(|r| r.reason()), fault_name);
+
+    match fault {
+        Some(Fault::Hang { seconds }) => {
+            // The worker must not sleep: a few hung requests would otherwise starve `/control/`.
+            thread::spawn(move || {
+                thread::sleep(Duration::from_secs_f64(seconds));
+                http::respond_json(request, outcome.status, outcome.body);
+            });
+        }
+        Some(Fault::Truncate) => http::respond_truncated(request, outcome.status, &outcome.body, standin.local_port),
+        _ => http::respond_json(request, outcome.status, outcome.body),
+    }
+}
+
+/// The status to fail with if a `fail-page` fault is armed for this (verified listing) request's page.
+fn failing_page(standin: &Standin, params: &Params, outcome: &ApiOutcome) -> Option<u16> {
+    if !outcome.verified || outcome.command.as_deref() != Some(list_vms::COMMAND) {
+        return None;
+    }
+    let page: i64 = params.get("page")?.parse().ok()?;
+    match standin.faults.fire(|fault| matches!(fault, Fault::FailPage { page: failing, .. } if *failing == page)) {
+        Some(Fault::FailPage { code, .. }) => Some(code),
+        _ => None,
+    }
+}
