@@ -22,3 +22,14 @@ e2e:
 
 demo: setup image
 	KC_IMAGE=$(IMAGE) cargo test --locked --features e2e --test e2e -- --ignored --nocapture demo_
+
+FUZZ_RUNS ?= 10000000
+FUZZ_TARGETS = relay_options cloudstack_json snapshot_file hook_parameters
+.PHONY: fuzz
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$t && \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t corpus/$$t -- -runs=$(FUZZ_RUNS) -max_len=4096 -print_final_stats=1 2>&1 | \
+	    grep -E 'stat::number_of_executed_units|Done|SUMMARY|crash' ; \
+	done

@@ -54,7 +54,12 @@ pub fn write(path: &Path, index: &NicIndex, cfg: &HookConfig) -> std::io::Result
 /// Read a snapshot written for this configuration. Err says why it is not used.
 pub fn read(path: &Path, cfg: &HookConfig) -> Result<NicIndex, String> {
     let text = std::fs::read(path).map_err(|e| e.to_string())?;
-    let snapshot: Snapshot = serde_json::from_slice(&text).map_err(|e| format!("not a readable snapshot: {e}"))?;
+    parse(&text, cfg)
+}
+
+/// A snapshot's bytes as an index for this configuration. Err says why it is not used.
+pub fn parse(text: &[u8], cfg: &HookConfig) -> Result<NicIndex, String> {
+    let snapshot: Snapshot = serde_json::from_slice(text).map_err(|e| format!("not a readable snapshot: {e}"))?;
     if snapshot.format != FORMAT || snapshot.version != VERSION {
         return Err(format!("format {} version {} is not {FORMAT} version {VERSION}", snapshot.format, snapshot.version));
     }
