@@ -1,0 +1,1 @@
+//! Placeholder until the scripted DHCPv6 client and relay land here.

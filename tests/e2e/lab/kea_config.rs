@@ -1,0 +1,129 @@
+//! The kea-dhcp6 configuration a lab writes: one relayed subnet per VLAN, memfile leases, a control socket,
+//! and (optionally) the CloudStack hook pointed at the stand-in.
+use std::net::Ipv6Addr;
+
+use serde_json::{json, Map, Value};
+
+use super::LabSpec;
+
+/// Where the project image installs the hook (Kea 2.6.3 loads hooks only from its hooks directory).
+pub const HOOK_LIBRARY: &str = "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_cloudstack.so";
+/// The link name of Kea's end of the veth, inside the container.
+pub const KEA_IFACE: &str = "kk0";
+/// Lease file path inside the container (must be under Kea's data directory /var/lib/kea).
+pub const LEASE_FILE: &str = "/var/lib/kea/kea-leases6.csv";
+/// Control socket path inside the container (must be under Kea's socket directory /run/kea).
+pub const CONTROL_SOCKET: &str = "/run/kea/kea6.sock";
+/// Secret key file inside the container.
+pub const SECRET_FILE: &str = "/etc/kea/cloudstack.secret";
+
+/// The whole `{"Dhcp6": …}` document for `spec`, Kea listening on `kea_addr`, the hook calling `api_url`.
+pub fn kea_config(spec: &LabSpec, kea_addr: Ipv6Addr, api_url: &str, api_key: &str) -> Value {
+    // The pools must delegate what the hook computes, or Kea re-allocates the prefix on every renewal.
+    let delegated_len = spec.hook_params.get("delegated-length").and_then(Value::as_u64).unwrap_or(60);
+    let subnets: Vec<Value> = spec
+        .vlans
+        .iter()
+        .enumerate()
+        .map(|(i, vlan)| {
+            let (base, _) = split_prefix(&vlan.prefix);
+            let mut subnet = json!({
+                "id": vlan.vlan,
+                "subnet": vlan.prefix,
+                "interface-id": vlan.interface_id,
+                "pd-pools": [{ "prefix": base, "prefix-len": prefix_len(&vlan.prefix), "delegated-len": delegated_len }],
+                "preferred-lifetime": spec.preferred_lifetime,
+                "valid-lifetime": spec.valid_lifetime,
+            });
+            if i == 0 && !spec.reservations.is_empty() {
+                subnet["reservations"] = Value::Array(spec.reservations.clone());
+            }
+            subnet
+        })
+        .collect();
+
+    let multi_threading = match spec.kea_threads {
+        Some(n) => json!({ "enable-multi-threading": true, "thread-pool-size": n, "packet-queue-size": 64 }),
+        None => json!({ "enable-multi-threading": false }),
+    };
+
+    let debug = std::env::var("KC_KEA_DEBUG").is_ok_and(|v| v == "1");
+    let main_logger = if debug {
+        json!({ "name": "kea-dhcp6", "output-options": [{ "output": "stdout" }], "severity": "DEBUG", "debuglevel": 99 })
+    } else {
+        json!({ "name": "kea-dhcp6", "output-options": [{ "output": "stdout" }], "severity": "INFO" })
+    };
+    // The hook's own debug lines are always visible: stories assert on them.
+    let hook_logger = json!({
+        "name": "kea-dhcp6.cloudstack-hooks", "output-options": [{ "output": "stdout" }],
+        "severity": "DEBUG", "debuglevel": 99
+    });
+
+    let mut dhcp6 = json!({
+        "interfaces-config": { "interfaces": [format!("{KEA_IFACE}/{kea_addr}")] },
+        "lease-database": { "type": "memfile", "persist": true, "name": LEASE_FILE, "lfc-interval": 0 },
+        "control-socket": { "socket-type": "unix", "socket-name": CONTROL_SOCKET },
+        "multi-threading": multi_threading,
+        "mac-sources": ["client-link-addr-option", "remote-id"],
+        "preferred-lifetime": spec.preferred_lifetime,
+        "valid-lifetime": spec.valid_lifetime,
+        "subnet6": subnets,
+        "loggers": [main_logger, hook_logger],
+    });
+    if spec.hook {
+        dhcp6["hooks-libraries"] =
+            json!([{ "library": HOOK_LIBRARY, "parameters": hook_parameters(spec, api_url, api_key) }]);
+    }
+    json!({ "Dhcp6": dhcp6 })
+}
+
+/// The hook's parameters: lab defaults, then `spec.hook_params` merged over them.
+///
+/// A `null` in `hook_params` removes that default; an inline `secret-key` replaces `secret-key-file`.
+pub fn hook_parameters(spec: &LabSpec, api_url: &str, api_key: &str) -> Value {
+    let vlans: Vec<Value> = spec
+        .vlans
+        .iter()
+        .map(|v| {
+            let mut entry = json!({ "vlan": v.vlan, "interface-id": v.interface_id, "prefix": v.prefix });
+            if let Some(index) = &v.index {
+                entry["index"] = json!(index);
+            }
+            entry
+        })
+        .collect();
+    let mut params: Map<String, Value> = json!({
+        "api-url": api_url,
+        "api-key": api_key,
+        "secret-key-file": SECRET_FILE,
+        "refresh-interval": 300,
+        "miss-holdoff": 1,
+        "warmup-timeout": 10,
+        "vlans": vlans,
+    })
+    .as_object()
+    .cloned()
+    .unwrap();
+    if spec.hook_params.contains_key("secret-key") {
+        params.remove("secret-key-file");
+    }
+    for (key, value) in &spec.hook_params {
+        if value.is_null() {
+            params.remove(key);
+        } else {
+            params.insert(key.clone(), value.clone());
+        }
+    }
+    Value::Object(params)
+}
+
+fn split_prefix(prefix: &str) -> (Ipv6Addr, u8) {
+    let (addr, len) = prefix.split_once('/').unwrap_or_else(|| panic!("lab: VLAN prefix {prefix:?} has no /length"));
+    let addr = addr.parse().unwrap_or_else(|_| panic!("lab: VLAN prefix {prefix:?} is not IPv6"));
+    let len = len.parse().unwrap_or_else(|_| panic!("lab: VLAN prefix {prefix:?} has a bad length"));
+    (addr, len)
+}
+
+fn prefix_len(prefix: &str) -> u8 {
+    split_prefix(prefix).1
+}

@@ -1,0 +1,423 @@
+//! The lab: one isolated world per test — a provider router namespace with the CloudStack stand-in, and the
+//! project's Kea image in Docker linked to it — torn down on drop.
+//!
+//! ```text
+//!   router netns kc-<id>-r                   veth   container kc-<id> (network of keeper kc-<id>-net)
+//!   ┌──────────────────────────────────┐            ┌───────────────────────────────────┐
+//!   │ kcr<id>  fd00:4b43:P:N00::2      │────────────│ kk0  fd00:4b43:P:N00::1           │
+//!   │ cloudstack-standin :8080         │            │ kea-dhcp6 (+ hook) :547           │
+//!   │ the test's relay socket :547     │            │ /etc/kea /var/lib/kea /run/kea    │ ← host dirs
+//!   │ kcd<id><k> ─┐  dhcp6-router      │            └───────────────────────────────────┘
+//!   └─────────────┼────────────────────┘
+//!                 └── kcc<id><k> in netns kc-<id>-c<k>: dhclient -6 -P
+//! ```
+//!
+//! Everything is addressed from ULA fd00:4b43::/32 and lives in namespaces the lab created. Needs root and a
+//! running dockerd; the image comes from `KC_IMAGE` (default `kea-cloudstack:latest`). `KC_KEEP=1` keeps the
+//! lab's directory, `KC_KEA_DEBUG=1` turns Kea's own logging to DEBUG 99.
+#![allow(dead_code, unused_imports)] // the stories use different parts of the lab
+
+mod child;
+mod client_link;
+mod control;
+pub mod dhcp6;
+mod host;
+mod kea_box;
+mod kea_config;
+mod leases;
+mod standin;
+mod sweep;
+
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+
+pub use child::Daemon;
+pub use client_link::{ClientLink, Dhclient};
+pub use host::{in_netns, wait_until, NetNs};
+pub use kea_config::HOOK_LIBRARY;
+pub use leases::LeaseRow;
+pub use standin::{HttpAnswer, Standin, API_KEY};
+
+use kea_box::{KeaBox, KeaDirs};
+
+/// One VLAN the lab's Kea serves: a relayed subnet (matched by interface-id) and the hook's `vlans` entry.
+#[derive(Debug, Clone)]
+pub struct VlanSpec {
+    /// VLAN number; also the Kea subnet id.
+    pub vlan: u16,
+    /// Interface-id the relay inserts for this VLAN.
+    pub interface_id: String,
+    /// The VLAN's delegation space, e.g. "2a00:f10:500::/40".
+    pub prefix: String,
+    /// The hook's index rule ("ipv4-host" or "mac"), left to the hook's default when `None`.
+    pub index: Option<String>,
+}
+
+impl VlanSpec {
+    /// A VLAN with the hook's default index rule.
+    pub fn new(vlan: u16, interface_id: &str, prefix: &str) -> VlanSpec {
+        VlanSpec { vlan, interface_id: interface_id.to_string(), prefix: prefix.to_string(), index: None }
+    }
+}
+
+/// What a lab is made of.
+#[derive(Debug, Clone)]
+pub struct LabSpec {
+    /// One Kea subnet and one hook VLAN each; the first carries `reservations`.
+    pub vlans: Vec<VlanSpec>,
+    /// The stand-in's initial cloud (`{"vms": [...]}`).
+    pub cloud: Value,
+    /// Load the hook; false runs plain Kea (baselines, harness self-tests).
+    pub hook: bool,
+    /// Hook parameters merged over the lab's defaults (`null` removes a default).
+    pub hook_params: Map<String, Value>,
+    /// `Some(n)`: Kea multi-threading with n threads; `None`: multi-threading off.
+    pub kea_threads: Option<u32>,
+    /// Host reservations for the first subnet, Kea JSON as is.
+    pub reservations: Vec<Value>,
+    /// Subnet valid lifetime, seconds.
+    pub valid_lifetime: u32,
+    /// Subnet preferred lifetime, seconds.
+    pub preferred_lifetime: u32,
+    /// Extra stand-in arguments, e.g. `["--sample-cloud", "1200"]` (then `cloud` is not loaded).
+    pub standin_args: Vec<String>,
+}
+
+impl Default for LabSpec {
+    fn default() -> Self {
+        LabSpec {
+            vlans: vec![VlanSpec::new(709, "VLAN709", "2a00:f10:500::/40")],
+            cloud: json!({ "vms": [] }),
+            hook: true,
+            hook_params: Map::new(),
+            kea_threads: None,
+            reservations: Vec::new(),
+            valid_lifetime: 600,
+            preferred_lifetime: 300,
+            standin_args: Vec::new(),
+        }
+    }
+}
+
+/// A running lab. Dropping it stops every process and removes every namespace, container and directory.
+pub struct Lab {
+    // Field order is teardown order: Kea first, then the stand-in, then the namespace, then the files.
+    kea: KeaBox,
+    standin: Standin,
+    router_ns: NetNs,
+    work: WorkDir,
+    id: String,
+    pid16: u16,
+    seq: u8,
+    client_links: AtomicU8,
+    started: Instant,
+    /// Set once Kea served: a failing start already put Kea's log in its panic message.
+    serving: bool,
+}
+
+static LAB_SEQ: AtomicU8 = AtomicU8::new(0);
+
+impl Lab {
+    /// Builds the lab and waits until Kea serves; panics with a clear message (and Kea's log) if anything fails.
+    pub fn start(spec: LabSpec) -> Lab {
+        let started = Instant::now();
+        let image = std::env::var("KC_IMAGE").unwrap_or_else(|_| "kea-cloudstack:latest".to_string());
+        preflight(&image);
+        sweep::sweep_dead_labs();
+
+        let pid16 = std::process::id() as u16;
+        let seq = LAB_SEQ.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{pid16:04x}{seq:02x}");
+        let work = WorkDir::create(&std::env::temp_dir().join(format!("kc-lab-{id}")));
+        let dirs = kea_dirs(&work);
+        let (kea_addr, router_addr) = (subnet_addr(pid16, seq, 0, 1), subnet_addr(pid16, seq, 0, 2));
+
+        // The router side first: the stand-in must be reachable before Kea loads the hook (warm-up).
+        let router_ns = NetNs::create(&format!("kc-{id}-r"));
+        let kea_end = link_router_side(&router_ns, &id, router_addr);
+        let secret = host::random_hex(20);
+        let standin = Standin::start(&router_ns, router_addr, &secret, &spec.cloud, &spec.standin_args, work.path());
+        write_kea_files(&spec, &dirs, kea_addr, &standin);
+
+        // Kea's side: the keeper container owns the namespace; Kea's end of the veth moves in as kk0.
+        let kea = KeaBox::create(&image, &format!("kc-{id}"), dirs);
+        link_kea_side(&kea, &kea_end, kea_addr);
+
+        let mut lab = Lab {
+            kea,
+            standin,
+            router_ns,
+            work,
+            id,
+            pid16,
+            seq,
+            client_links: AtomicU8::new(0),
+            started,
+            serving: false,
+        };
+        lab.kea.start_kea();
+        lab.wait_until_serving();
+        lab.serving = true;
+        if std::env::var_os("KC_LAB_TIMING").is_some() {
+            eprintln!("lab {}: started in {:.2?}", lab.id, lab.started.elapsed());
+        }
+        lab
+    }
+
+    /// A UDP socket bound to `[router_addr]:547` inside the router namespace: the test plays the relay with it.
+    pub fn router_socket(&self) -> UdpSocket {
+        let addr = SocketAddr::V6(SocketAddrV6::new(self.router_addr(), 547, 0, 0));
+        let socket = self
+            .router_ns
+            .enter(move || UdpSocket::bind(addr))
+            .unwrap_or_else(|e| panic!("lab: bind {addr} in the router namespace: {e}"));
+        socket.set_read_timeout(Some(Duration::from_secs(5))).expect("lab: set_read_timeout");
+        socket
+    }
+
+    /// Kea's address (on kk0 in the container).
+    pub fn kea_addr(&self) -> Ipv6Addr {
+        subnet_addr(self.pid16, self.seq, 0, 1)
+    }
+
+    /// The router's address on the Kea link (the stand-in listens here, relays send from here).
+    pub fn router_addr(&self) -> Ipv6Addr {
+        subnet_addr(self.pid16, self.seq, 0, 2)
+    }
+
+    /// The CloudStack stand-in's control client.
+    pub fn standin(&self) -> &Standin {
+        &self.standin
+    }
+
+    /// Everything Kea printed so far (all its containers, across restarts).
+    pub fn kea_log(&self) -> String {
+        self.kea.log()
+    }
+
+    /// Waits until Kea's log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        self.kea.wait_for_log(needle, timeout)
+    }
+
+    /// Stops Kea and starts a new container on the same link, config and lease directory; waits until it serves.
+    pub fn restart_kea(&mut self) {
+        self.serving = false;
+        self.kea.stop_kea();
+        self.kea.start_kea();
+        self.wait_until_serving();
+        self.serving = true;
+    }
+
+    /// The leases Kea holds now, read from its memfile journal.
+    pub fn leases(&self) -> Vec<LeaseRow> {
+        leases::current_leases(self.lease_journal())
+    }
+
+    /// Every row of Kea's memfile journal, in file order.
+    pub fn lease_journal(&self) -> Vec<LeaseRow> {
+        leases::read_journal(&self.work.join("lib").join("kea-leases6.csv"))
+    }
+
+    /// Host path of the generated kea-dhcp6.conf.
+    pub fn kea_config_path(&self) -> PathBuf {
+        self.work.join("etc").join("kea-dhcp6.conf")
+    }
+
+    /// Sends a command over Kea's control socket and returns the answer; panics if Kea does not answer.
+    pub fn control(&self, command: Value) -> Value {
+        control::send_command(&self.control_socket(), &command)
+            .unwrap_or_else(|e| panic!("lab: control command {command} failed: {e}\nKea's log:\n{}", self.kea_log()))
+    }
+
+    /// A new client namespace linked to the router namespace, for dhclient behind `dhcp6-router`.
+    pub fn add_client_link(&self) -> ClientLink<'_> {
+        let k = self.client_links.fetch_add(1, Ordering::Relaxed);
+        ClientLink::create(self, k)
+    }
+
+    /// The lab's short unique id (in every name it creates).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The lab's host directory (Kea's etc/, lib/, run/, the stand-in's cloud.json, client dirs).
+    pub fn work_dir(&self) -> &Path {
+        self.work.path()
+    }
+
+    /// The router namespace.
+    pub fn router_ns(&self) -> &NetNs {
+        &self.router_ns
+    }
+
+    /// The router namespace's name.
+    pub fn router_netns(&self) -> &str {
+        self.router_ns.name()
+    }
+
+    /// Address `host` in the lab's `n`-th /64 (0 is the Kea link, k+1 the k-th client link).
+    pub fn subnet_addr(&self, n: u16, host: u16) -> Ipv6Addr {
+        subnet_addr(self.pid16, self.seq, n, host)
+    }
+
+    fn control_socket(&self) -> PathBuf {
+        self.work.join("run").join("kea6.sock")
+    }
+
+    fn wait_until_serving(&self) {
+        let deadline = Duration::from_secs(40);
+        let mut running = true;
+        let started = wait_until(deadline, || {
+            running = self.kea.kea_running();
+            // Only the current container's log: after a restart the earlier run's DHCP6_STARTED is still there.
+            !running || self.kea.current_log().contains("DHCP6_STARTED")
+        });
+        if !started || !running {
+            let why =
+                if running { format!("did not log DHCP6_STARTED within {deadline:?}") } else { "exited".to_string() };
+            panic!(
+                "lab: Kea {why} (config {}; KC_KEEP=1 keeps it).\nKea's log:\n{}",
+                self.kea_config_path().display(),
+                self.kea_log()
+            );
+        }
+        let mut last_error = String::new();
+        let answers = wait_until(Duration::from_secs(10), || {
+            match control::send_command(&self.control_socket(), &json!({ "command": "version-get" })) {
+                Ok(answer) if answer["result"] == 0 => true,
+                Ok(answer) => {
+                    last_error = answer.to_string();
+                    false
+                }
+                Err(e) => {
+                    last_error = e;
+                    false
+                }
+            }
+        });
+        if !answers {
+            panic!("lab: Kea's control socket does not answer ({last_error}).\nKea's log:\n{}", self.kea_log());
+        }
+        if !self.kea.kea_running() {
+            panic!("lab: Kea stopped right after starting.\nKea's log:\n{}", self.kea_log());
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if self.serving {
+                eprintln!("==== lab {}: Kea's log ({}) ====\n{}", self.id, self.kea.name(), self.kea_log());
+            }
+            eprintln!("==== lab {}: stand-in output ====\n{}", self.id, self.standin.output());
+        }
+        if std::env::var_os("KC_LAB_TIMING").is_some() {
+            eprintln!("lab {}: ran for {:.2?}, tearing down", self.id, self.started.elapsed());
+        }
+    }
+}
+
+/// Kea's etc/, lib/ and run/ under the lab's directory; run/ is 0750 because Kea 2.6.3 refuses a control socket
+/// in a directory with any other mode.
+fn kea_dirs(work: &WorkDir) -> KeaDirs {
+    let dirs = KeaDirs { etc: work.join("etc"), lib: work.join("lib"), run: work.join("run") };
+    for dir in [&dirs.etc, &dirs.lib, &dirs.run] {
+        std::fs::create_dir_all(dir).expect("lab: create Kea dirs");
+    }
+    std::fs::set_permissions(&dirs.run, std::fs::Permissions::from_mode(0o750)).expect("lab: chmod run dir");
+    dirs
+}
+
+/// Creates the veth pair: `kcr<id>` in the router namespace with `router_addr`, `kck<id>` (returned) left in the
+/// host namespace until Kea's container exists.
+fn link_router_side(router_ns: &NetNs, id: &str, router_addr: Ipv6Addr) -> String {
+    let (kea_end, router_end) = (format!("kck{id}"), format!("kcr{id}"));
+    host::run_quietly("ip", &["link", "del", &kea_end]);
+    host::run("ip", &["link", "add", &kea_end, "type", "veth", "peer", "name", &router_end, "netns", router_ns.name()]);
+    router_ns.exec("sysctl", &["-qw", &format!("net.ipv6.conf.{router_end}.accept_dad=0")]);
+    router_ns.ip(&["addr", "add", &format!("{router_addr}/64"), "dev", &router_end, "nodad"]);
+    router_ns.ip(&["link", "set", &router_end, "up"]);
+    kea_end
+}
+
+/// Moves `kea_end` into the container's namespace as kk0 with `kea_addr`, then lets Kea start.
+fn link_kea_side(kea: &KeaBox, kea_end: &str, kea_addr: Ipv6Addr) {
+    host::run("ip", &["link", "set", kea_end, "netns", &kea.netns_pid().to_string()]);
+    kea.ip(&["link", "set", kea_end, "name", kea_config::KEA_IFACE]);
+    kea.ip(&["addr", "add", &format!("{kea_addr}/64"), "dev", kea_config::KEA_IFACE, "nodad"]);
+    kea.ip(&["link", "set", kea_config::KEA_IFACE, "up"]);
+    kea.ip(&["link", "set", "lo", "up"]);
+    kea.mark_link_ready();
+}
+
+/// Writes kea-dhcp6.conf and the hook's secret file (0600) into Kea's etc/.
+fn write_kea_files(spec: &LabSpec, dirs: &KeaDirs, kea_addr: Ipv6Addr, standin: &Standin) {
+    let config = kea_config::kea_config(spec, kea_addr, &standin.api_url(), API_KEY);
+    let config_path = dirs.etc.join("kea-dhcp6.conf");
+    std::fs::write(&config_path, serde_json::to_string_pretty(&config).unwrap()).expect("lab: write Kea config");
+    let secret_path = dirs.etc.join("cloudstack.secret");
+    std::fs::write(&secret_path, standin.secret_key()).expect("lab: write secret");
+    std::fs::set_permissions(&secret_path, std::fs::Permissions::from_mode(0o600)).expect("lab: chmod secret");
+}
+
+/// The lab's private directory, removed on drop unless `KC_KEEP=1`.
+struct WorkDir {
+    path: PathBuf,
+}
+
+impl WorkDir {
+    fn create(path: &Path) -> WorkDir {
+        let _ = std::fs::remove_dir_all(path);
+        std::fs::create_dir_all(path).unwrap_or_else(|e| panic!("lab: create {}: {e}", path.display()));
+        WorkDir { path: path.to_path_buf() }
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if std::env::var("KC_KEEP").is_ok_and(|v| v == "1") {
+            eprintln!("lab: kept {}", self.path.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// `fd00:4b43:<pid16>:<seq><n>::<host>`: each lab owns a /56, its links are /64s in it.
+fn subnet_addr(pid16: u16, seq: u8, n: u16, host: u16) -> Ipv6Addr {
+    Ipv6Addr::new(0xfd00, 0x4b43, pid16, (u16::from(seq) << 8) | (n & 0xff), 0, 0, 0, host)
+}
+
+/// Fails loudly when the lab cannot run: never let a missing docker or image pass as green.
+fn preflight(image: &str) {
+    // SAFETY: geteuid() has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("lab: the end-to-end tests need root (network namespaces, veth links, docker)");
+    }
+    let info = host::output("docker", &["info", "--format", "{{.ServerVersion}}"]);
+    if !info.status.success() {
+        panic!("lab: `docker info` failed — is dockerd running? {}", String::from_utf8_lossy(&info.stderr));
+    }
+    let inspect = host::output("docker", &["image", "inspect", "--format", "{{.Id}}", image]);
+    if !inspect.status.success() {
+        panic!(
+            "lab: docker image {image:?} is missing (set KC_IMAGE or build the project image): {}",
+            String::from_utf8_lossy(&inspect.stderr)
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! The CloudStack stand-in of a lab: started inside the router namespace, steered over its control endpoints.
+use std::io::{Read, Write};
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpStream};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::child::Daemon;
+use super::host::{in_netns, NetNs};
+
+/// Port the stand-in listens on inside the router namespace.
+pub const STANDIN_PORT: u16 = 8080;
+/// API key the hook is configured with and the stand-in expects.
+pub const API_KEY: &str = "test-key";
+
+/// A running stand-in and a client for its control endpoints.
+pub struct Standin {
+    netns: String,
+    addr: SocketAddr,
+    secret: String,
+    daemon: Daemon,
+}
+
+/// An HTTP answer: status code and body.
+#[derive(Debug, Clone)]
+pub struct HttpAnswer {
+    /// HTTP status code.
+    pub status: u16,
+    /// Body as text (chunked transfer decoded).
+    pub body: String,
+}
+
+impl Standin {
+    /// Starts the stand-in in `netns` on `[addr]:8080` with `cloud` loaded; waits for "listening on".
+    /// `extra` goes on the command line as is; with `--sample-cloud` in it, `cloud` is not passed.
+    pub fn start(
+        netns: &NetNs,
+        addr: Ipv6Addr,
+        secret: &str,
+        cloud: &Value,
+        extra: &[String],
+        work_dir: &std::path::Path,
+    ) -> Standin {
+        let socket = SocketAddr::V6(SocketAddrV6::new(addr, STANDIN_PORT, 0, 0));
+        let mut cmd = netns.command(env!("CARGO_BIN_EXE_cloudstack-standin"));
+        cmd.arg("--listen").arg(socket.to_string()).args(["--api-key", API_KEY, "--secret-key", secret]);
+        if !extra.iter().any(|arg| arg.starts_with("--sample-cloud")) {
+            let cloud_file = work_dir.join("cloud.json");
+            std::fs::write(&cloud_file, serde_json::to_vec_pretty(cloud).unwrap()).expect("lab: write cloud.json");
+            cmd.arg("--cloud").arg(&cloud_file);
+        }
+        cmd.args(extra);
+        let mut daemon = Daemon::spawn("cloudstack-standin", cmd);
+        daemon.expect_output("listening on", Duration::from_secs(10));
+        Standin { netns: netns.name().to_string(), addr: socket, secret: secret.to_string(), daemon }
+    }
+
+    /// The URL the hook is given as `api-url`.
+    pub fn api_url(&self) -> String {
+        format!("http://{}/client/api", self.addr)
+    }
+
+    /// The secret key the stand-in verifies signatures with.
+    pub fn secret_key(&self) -> &str {
+        &self.secret
+    }
+
+    /// Replaces the whole cloud (`PUT /control/cloud`).
+    pub fn set_cloud(&self, cloud: Value) {
+        self.control("PUT", "/control/cloud", Some(&cloud));
+    }
+
+    /// Adds or replaces one VM (`POST /control/vms`).
+    pub fn add_vm(&self, vm: Value) {
+        self.control("POST", "/control/vms", Some(&vm));
+    }
+
+    /// Removes one VM (`DELETE /control/vms/<id>`).
+    pub fn remove_vm(&self, id: &str) {
+        self.control("DELETE", &format!("/control/vms/{id}"), None);
+    }
+
+    /// Sets a VM's state, e.g. "Destroyed" (`POST /control/vms/<id>/state`).
+    pub fn set_state(&self, id: &str, state: &str) {
+        self.control("POST", &format!("/control/vms/{id}/state"), Some(&serde_json::json!({ "state": state })));
+    }
+
+    /// The API requests the stand-in has seen (`GET /control/requests`).
+    pub fn requests(&self) -> Value {
+        let answer = self.control("GET", "/control/requests", None);
+        serde_json::from_str(&answer.body)
+            .unwrap_or_else(|e| panic!("lab: stand-in /control/requests is not JSON ({e}): {}", answer.body))
+    }
+
+    /// Makes the API misbehave, e.g. `{"mode":"status","code":503}`; `{"mode":"none"}` heals it.
+    pub fn set_fault(&self, fault: Value) {
+        self.control("PUT", "/control/fault", Some(&fault));
+    }
+
+    /// Everything the stand-in printed so far.
+    pub fn output(&self) -> String {
+        self.daemon.output()
+    }
+
+    /// One control request; panics unless the answer is 2xx.
+    pub fn control(&self, method: &str, path: &str, body: Option<&Value>) -> HttpAnswer {
+        let answer = self.http(method, path, body);
+        if !(200..300).contains(&answer.status) {
+            panic!("lab: stand-in {method} {path} answered {}: {}", answer.status, answer.body);
+        }
+        answer
+    }
+
+    /// Any HTTP request to the stand-in, made from inside the router namespace.
+    pub fn http(&self, method: &str, path: &str, body: Option<&Value>) -> HttpAnswer {
+        let body = body.map(|b| serde_json::to_string(b).unwrap()).unwrap_or_default();
+        http_request(&self.netns, self.addr, method, path, &body)
+            .unwrap_or_else(|e| panic!("lab: stand-in {method} {path} failed: {e}"))
+    }
+}
+
+/// A minimal HTTP/1.1 request over a TCP connection opened inside `netns` (`Connection: close`).
+pub fn http_request(
+    netns: &str,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<HttpAnswer> {
+    let mut stream = in_netns(netns, move || TcpStream::connect_timeout(&addr, Duration::from_secs(5)))?;
+    stream.set_read_timeout(Some(Duration::from_secs(15)))?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    parse_answer(&raw).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("bad HTTP answer: {}", String::from_utf8_lossy(&raw)),
+        )
+    })
+}
+
+fn parse_answer(raw: &[u8]) -> Option<HttpAnswer> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&raw[..split]).ok()?;
+    let mut body = raw[split + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let mut chunked = false;
+    let mut length = None;
+    for line in lines {
+        let (name, value) = line.split_once(':')?;
+        let value = value.trim();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
+            "content-length" => length = value.parse::<usize>().ok(),
+            _ => {}
+        }
+    }
+    if chunked {
+        body = dechunk(&body)?;
+    } else if let Some(n) = length {
+        body.truncate(n);
+    }
+    Some(HttpAnswer { status, body: String::from_utf8_lossy(&body).into_owned() })
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let end = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&data[..end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        data = &data[end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}
