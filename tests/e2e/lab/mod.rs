@@ -86,6 +86,8 @@ pub struct LabSpec {
     pub preferred_lifetime: u32,
     /// Extra stand-in arguments, e.g. `["--sample-cloud", "1200"]` (then `cloud` is not loaded).
     pub standin_args: Vec<String>,
+    /// A fault the stand-in has before Kea starts (e.g. `{"mode":"refuse"}`: CloudStack down at Kea start).
+    pub standin_fault: Option<Value>,
 }
 
 impl Default for LabSpec {
@@ -100,6 +102,7 @@ impl Default for LabSpec {
             valid_lifetime: 600,
             preferred_lifetime: 300,
             standin_args: Vec::new(),
+            standin_fault: None,
         }
     }
 }
@@ -118,6 +121,8 @@ pub struct Lab {
     started: Instant,
     /// Set once Kea served: a failing start already put Kea's log in its panic message.
     serving: bool,
+    /// The test's relay port, bound on first use.
+    relay_socket: std::sync::OnceLock<UdpSocket>,
 }
 
 static LAB_SEQ: AtomicU8 = AtomicU8::new(0);
@@ -142,6 +147,9 @@ impl Lab {
         let kea_end = link_router_side(&router_ns, &id, router_addr);
         let secret = host::random_hex(20);
         let standin = Standin::start(&router_ns, router_addr, &secret, &spec.cloud, &spec.standin_args, work.path());
+        if let Some(fault) = &spec.standin_fault {
+            standin.set_fault(fault.clone());
+        }
         write_kea_files(&spec, &dirs, kea_addr, &standin);
 
         // Kea's side: the keeper container owns the namespace; Kea's end of the veth moves in as kk0.
@@ -159,6 +167,7 @@ impl Lab {
             client_links: AtomicU8::new(0),
             started,
             serving: false,
+            relay_socket: std::sync::OnceLock::new(),
         };
         lab.kea.start_kea();
         lab.wait_until_serving();
@@ -169,15 +178,19 @@ impl Lab {
         lab
     }
 
-    /// A UDP socket bound to `[router_addr]:547` inside the router namespace: the test plays the relay with it.
+    /// The UDP socket bound to `[router_addr]:547` inside the router namespace: the test plays the relay with it.
+    /// There is one per lab; each call returns a handle to it, so several relay personas can share the port.
     pub fn router_socket(&self) -> UdpSocket {
-        let addr = SocketAddr::V6(SocketAddrV6::new(self.router_addr(), 547, 0, 0));
-        let socket = self
-            .router_ns
-            .enter(move || UdpSocket::bind(addr))
-            .unwrap_or_else(|e| panic!("lab: bind {addr} in the router namespace: {e}"));
-        socket.set_read_timeout(Some(Duration::from_secs(5))).expect("lab: set_read_timeout");
-        socket
+        let socket = self.relay_socket.get_or_init(|| {
+            let addr = SocketAddr::V6(SocketAddrV6::new(self.router_addr(), 547, 0, 0));
+            let socket = self
+                .router_ns
+                .enter(move || UdpSocket::bind(addr))
+                .unwrap_or_else(|e| panic!("lab: bind {addr} in the router namespace: {e}"));
+            socket.set_read_timeout(Some(Duration::from_secs(5))).expect("lab: set_read_timeout");
+            socket
+        });
+        socket.try_clone().expect("lab: clone the relay socket")
     }
 
     /// Kea's address (on kk0 in the container).

@@ -1,0 +1,7 @@
+//! End-to-end stories: the real kea-dhcp6 (project image) with the hook, a CloudStack stand-in and relays,
+//! each story in its own lab (see `lab`). Needs root, dockerd and the image named by `KC_IMAGE`.
+mod lab;
+
+mod core_stories;
+mod demo;
+mod lab_selftest;
