@@ -154,8 +154,37 @@ pub unsafe extern "C" fn kc_plan_query(facts: *const kc_query_facts, plan: *mut 
                 }
             }
         }
+        if plan.has_mac != 0 {
+            fault_injection::apply(plan);
+        }
         0
     })
+}
+
+/// Test-only faults, off unless Kea runs with `KEA_CLOUDSTACK_FAULT_INJECTION=1`: MAC
+/// 02:de:ad:00:00:01 makes Rust panic inside a callout, 02:de:ad:00:00:02 makes the shim meet
+/// a C++ exception from Kea's own code (a prefix length Kea refuses). The end-to-end tests use
+/// them to show that neither reaches Kea.
+mod fault_injection {
+    use super::bindings::{kc_query_plan, kc_query_verdict};
+    use once_cell::sync::Lazy;
+
+    const PANIC_MAC: [u8; 6] = [0x02, 0xde, 0xad, 0, 0, 0x01];
+    const EXCEPTION_MAC: [u8; 6] = [0x02, 0xde, 0xad, 0, 0, 0x02];
+    static ENABLED: Lazy<bool> = Lazy::new(|| std::env::var("KEA_CLOUDSTACK_FAULT_INJECTION").as_deref() == Ok("1"));
+
+    pub(super) fn apply(plan: &mut kc_query_plan) {
+        if !*ENABLED {
+            return;
+        }
+        if plan.mac == PANIC_MAC {
+            panic!("injected panic for MAC 02:de:ad:00:00:01");
+        }
+        if plan.mac == EXCEPTION_MAC {
+            plan.verdict = kc_query_verdict::KC_QUERY_STEER;
+            plan.prefix.len = 200;
+        }
+    }
 }
 
 /// lease6_select's decision.

@@ -138,7 +138,8 @@ mod tests {
     #[test]
     fn a_solicit_to_port_547_is_a_client_message_and_nothing_else_is() {
         let solicit = [1, 0xaa, 0xbb, 0xcc, 0, 8, 0, 2, 0, 0];
-        let (source, payload) = client_message(&frame(547, &solicit)).unwrap();
+        let packet = frame(547, &solicit);
+        let (source, payload) = client_message(&packet).unwrap();
         assert_eq!(source, "fe80::ff:fe00:117".parse::<Ipv6Addr>().unwrap());
         assert_eq!(payload, solicit);
         assert!(client_message(&frame(546, &solicit)).is_none());
