@@ -5,3 +5,4 @@ mod lab;
 mod core_stories;
 mod demo;
 mod lab_selftest;
+mod reliability_stories;

@@ -1,51 +1,37 @@
-//! A scripted DHCPv6 client behind a scripted provider router: the test builds the client's
-//! message, wraps it in a Relay-Forward the way the router does (interface-id, non-zero
-//! link-address, the MAC as remote-id and/or option 79), sends it to Kea from `[router]:547`
-//! and unwraps Kea's Relay-Reply. Messages are encoded here, byte by byte, after RFC 8415.
+//! A scripted DHCPv6 client behind a scripted provider router. The test builds the client's message (dhcproto),
+//! the router wraps it in a Relay-Forward the way a provider router does (non-zero link-address, interface-id,
+//! the MAC as Remote-Id and/or option 79; see `relay`), sends it to Kea from `[router]:547` and unwraps Kea's
+//! Relay-Reply into an `Answer`.
+//!
+//! A `Client`'s DUID is random and never derived from its MAC: the hook must find the NIC by what the router
+//! saw, and a DUID proves nothing.
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::io;
 use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dhcproto::v6::{DhcpOption, DhcpOptions, IAPrefix, Message, OptionCode, IAPD, ORO};
+use dhcproto::{Decodable, Decoder, Encodable};
 
 pub use dhcproto::v6::MessageType;
 
-const SOLICIT: u8 = 1;
-const ADVERTISE: u8 = 2;
-const REQUEST: u8 = 3;
-const RENEW: u8 = 5;
-const REBIND: u8 = 6;
-const REPLY: u8 = 7;
-const RELEASE: u8 = 8;
-const RELAY_FORW: u8 = 12;
-const RELAY_REPL: u8 = 13;
+#[path = "dhcp6/relay.rs"]
+pub mod relay;
 
-const OPT_CLIENTID: u16 = 1;
-const OPT_SERVERID: u16 = 2;
-const OPT_ELAPSED_TIME: u16 = 8;
-const OPT_RELAY_MSG: u16 = 9;
+pub use relay::{eui64_link_local, mac_text, MacCarrier};
+use relay::{RelayAgent, RelayError};
+
 const OPT_STATUS_CODE: u16 = 13;
-const OPT_INTERFACE_ID: u16 = 18;
+const OPT_VENDOR_CLASS: u16 = 16;
+const OPT_VENDOR_OPTS: u16 = 17;
 const OPT_IA_PD: u16 = 25;
 const OPT_IAPREFIX: u16 = 26;
-const OPT_REMOTE_ID: u16 = 37;
-const OPT_CLIENT_LINKLAYER_ADDR: u16 = 79;
+/// Seconds from 1970-01-01 to 2000-01-01, the epoch of DUID-LLT time.
+const DUID_EPOCH: u64 = 946_684_800;
 
-/// How the router carries the client's MAC.
-#[derive(Clone, Copy, Debug)]
-pub enum MacCarrier {
-    /// Remote-id: enterprise number + the 6 MAC bytes.
-    RemoteIdRaw { enterprise: u32 },
-    /// Remote-id: enterprise number + the MAC as text `06:32:b2:00:03:57`.
-    RemoteIdText { enterprise: u32 },
-    /// Option 79: hardware type 1 + the MAC.
-    ClientLinkLayer,
-    /// Option 79 and raw remote-id.
-    Both { enterprise: u32 },
-    /// No MAC at all.
-    None,
-}
-
-/// A client: its NIC's MAC (what the router sees), its DUID and IAID (what it says itself).
+/// A client: its NIC's MAC (what the router sees), its DUID and IAID (what it says about itself).
 #[derive(Clone, Debug)]
 pub struct Client {
     pub mac: [u8; 6],
@@ -53,29 +39,45 @@ pub struct Client {
     pub iaid: u32,
 }
 
-static NEXT_CLIENT: AtomicU32 = AtomicU32::new(1);
-
 impl Client {
-    /// A client with a fresh DUID-LLT that is NOT derived from `mac` (a DUID proves nothing).
+    /// A client with a fresh random DUID-LLT (a link-layer address that is not `mac`) and a random IAID: a
+    /// reinstalled VM on the same NIC is `Client::new` with the same MAC.
     pub fn new(mac: [u8; 6]) -> Client {
-        let n = NEXT_CLIENT.fetch_add(1, Ordering::Relaxed);
-        let stamp = std::process::id().wrapping_mul(7919) ^ n;
-        let mut duid = vec![0, 1, 0, 1];
-        duid.extend_from_slice(&stamp.to_be_bytes());
-        duid.extend_from_slice(&[0x0a, 0xbb, 0xcc, (n >> 16) as u8, (n >> 8) as u8, n as u8]);
-        Client { mac, duid, iaid: 1 }
+        let random = random_u64().to_be_bytes();
+        // Locally administered, unicast, and never this NIC's MAC.
+        let mut other = [random[0] & 0xfc | 0x02, random[1], random[2], random[3], random[4], random[5]];
+        if other == mac {
+            other[5] ^= 0xff;
+        }
+        let since_2000 = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs().saturating_sub(DUID_EPOCH));
+        Client { mac, duid: duid_llt(since_2000 as u32, other), iaid: random_u64() as u32 }
     }
 
-    /// A client that says this DUID.
+    /// A client that says this DUID (e.g. a DUID-LL carrying another NIC's MAC, to spoof).
     pub fn with_duid(mac: [u8; 6], duid: Vec<u8>) -> Client {
-        Client { mac, duid, iaid: 1 }
+        Client { mac, duid, iaid: random_u64() as u32 }
     }
 
-    /// The link-local address a client with this MAC uses (EUI-64).
+    /// The link-local address this client's NIC forms (EUI-64): the peer-address the router reports.
     pub fn link_local(&self) -> Ipv6Addr {
-        let m = self.mac;
-        Ipv6Addr::from([0xfe, 0x80, 0, 0, 0, 0, 0, 0, m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]])
+        eui64_link_local(self.mac)
     }
+}
+
+/// DUID-LLT (RFC 8415 §11.2): type 1, hardware type 1, seconds since 2000, a link-layer address.
+pub fn duid_llt(time: u32, link_layer: [u8; 6]) -> Vec<u8> {
+    let mut duid = vec![0, 1, 0, 1];
+    duid.extend_from_slice(&time.to_be_bytes());
+    duid.extend_from_slice(&link_layer);
+    duid
+}
+
+/// DUID-EN (RFC 8415 §11.3): type 2, enterprise number, identifier.
+pub fn duid_en(enterprise: u32, identifier: &[u8]) -> Vec<u8> {
+    let mut duid = vec![0, 2];
+    duid.extend_from_slice(&enterprise.to_be_bytes());
+    duid.extend_from_slice(identifier);
+    duid
 }
 
 /// A prefix in an IA_PD, with its lifetimes.
@@ -92,28 +94,39 @@ pub struct Delegated {
 pub struct Answer {
     pub msg_type: MessageType,
     pub server_id: Option<Vec<u8>>,
+    /// Every IAPREFIX of every IA_PD, in order, withdrawn ones (lifetimes 0) included.
     pub prefixes: Vec<Delegated>,
+    /// The Status Code inside an IA_PD or its IAPREFIX, else the message's own.
     pub ia_pd_status: Option<(u16, String)>,
+    /// The Status Code at the message's top level.
+    pub status: Option<(u16, String)>,
+    /// The server's message as received (inside the Relay-Reply).
     pub raw: Vec<u8>,
 }
 
-/// The router's side: relays one client's messages to Kea and back.
+/// The router's side: relays the scripted client's messages to Kea and back.
 pub struct Router {
     socket: UdpSocket,
     server: SocketAddrV6,
-    link_address: Ipv6Addr,
-    interface_id: Vec<u8>,
-    carrier: MacCarrier,
+    agent: RelayAgent,
     timeout: Duration,
 }
 
 impl Router {
-    /// A router relaying from `socket` (bound to `[router]:547`) to Kea at `server`.
-    pub fn new(socket: UdpSocket, server: SocketAddrV6, link_address: Ipv6Addr, interface_id: &[u8], carrier: MacCarrier) -> Router {
-        Router { socket, server, link_address, interface_id: interface_id.to_vec(), carrier, timeout: Duration::from_secs(2) }
+    /// A router relaying from `socket` (bound to `[router]:547`) to Kea at `server`, for the link `link_address`
+    /// (non-zero: Kea ignores interface-id without it) tagged `interface_id`.
+    pub fn new(
+        socket: UdpSocket,
+        server: SocketAddrV6,
+        link_address: Ipv6Addr,
+        interface_id: &[u8],
+        carrier: MacCarrier,
+    ) -> Router {
+        let agent = RelayAgent { link_address, interface_id: interface_id.to_vec(), carrier };
+        Router { socket, server, agent, timeout: Duration::from_secs(2) }
     }
 
-    /// How long to wait for Kea's answer before calling it "no answer".
+    /// How long to wait for Kea's answer before calling it "no answer" (default 2 s).
     pub fn with_timeout(mut self, timeout: Duration) -> Router {
         self.timeout = timeout;
         self
@@ -121,31 +134,32 @@ impl Router {
 
     /// Solicit for one IA_PD, with an optional prefix hint.
     pub fn solicit(&self, c: &Client, hint: Option<(Ipv6Addr, u8)>) -> io::Result<Option<Answer>> {
-        let hints: Vec<Delegated> = hint.map(|(prefix, len)| Delegated { prefix, len, preferred: 0, valid: 0 }).into_iter().collect();
-        self.exchange(c, &client_message(SOLICIT, c, None, &hints))
+        let hints: Vec<Delegated> =
+            hint.map(|(prefix, len)| Delegated { prefix, len, preferred: 0, valid: 0 }).into_iter().collect();
+        self.exchange(c, &client_message(1, c, None, &hints))
     }
 
-    /// Request what `advertise` offered.
+    /// Request the prefixes `advertise` offered (those with a valid lifetime), from the server that offered them.
     pub fn request(&self, c: &Client, advertise: &Answer) -> io::Result<Option<Answer>> {
-        self.exchange(c, &client_message(REQUEST, c, advertise.server_id.as_deref(), &advertise.prefixes))
+        self.exchange(c, &client_message(3, c, advertise.server_id.as_deref(), &held(advertise)))
     }
 
-    /// Renew the prefixes of `reply`.
+    /// Renew the prefixes `reply` gave (a prefix with valid lifetime 0 is gone, RFC 8415 §18.2.10.1).
     pub fn renew(&self, c: &Client, reply: &Answer) -> io::Result<Option<Answer>> {
-        self.exchange(c, &client_message(RENEW, c, reply.server_id.as_deref(), &reply.prefixes))
+        self.exchange(c, &client_message(5, c, reply.server_id.as_deref(), &held(reply)))
     }
 
-    /// Rebind these prefixes (no server id).
+    /// Rebind these prefixes (no Server-Id: any server may answer).
     pub fn rebind(&self, c: &Client, prefixes: &[Delegated]) -> io::Result<Option<Answer>> {
-        self.exchange(c, &client_message(REBIND, c, None, prefixes))
+        self.exchange(c, &client_message(6, c, None, prefixes))
     }
 
-    /// Release the prefixes of `reply`.
+    /// Release the prefixes `reply` gave.
     pub fn release(&self, c: &Client, reply: &Answer) -> io::Result<Option<Answer>> {
-        self.exchange(c, &client_message(RELEASE, c, reply.server_id.as_deref(), &reply.prefixes))
+        self.exchange(c, &client_message(8, c, reply.server_id.as_deref(), &held(reply)))
     }
 
-    /// Solicit then Request: Kea's Reply (None when Kea did not advertise a prefix).
+    /// Solicit then Request: Kea's Reply; `None` when Kea did not answer or advertised no prefix.
     pub fn acquire(&self, c: &Client) -> io::Result<Option<Answer>> {
         match self.solicit(c, None)? {
             Some(advertise) if advertise.prefixes.iter().any(|p| p.valid > 0) => self.request(c, &advertise),
@@ -153,154 +167,123 @@ impl Router {
         }
     }
 
-    /// One relay layer around `inner`, as this router builds it for client `c`.
+    /// One relay layer around `inner` (a client message or another Relay-Forward), as this router builds it for
+    /// client `c`: peer-address is `c`'s link-local address, the MAC carried is `c`'s.
     pub fn relay_forward(&self, c: &Client, inner: &[u8]) -> Vec<u8> {
-        let mut packet = vec![RELAY_FORW, 0];
-        packet.extend_from_slice(&self.link_address.octets());
-        packet.extend_from_slice(&c.link_local().octets());
-        push_option(&mut packet, OPT_INTERFACE_ID, &self.interface_id);
-        let mut remote_id = |id: &[u8], enterprise: u32| {
-            let mut data = enterprise.to_be_bytes().to_vec();
-            data.extend_from_slice(id);
-            push_option(&mut packet, OPT_REMOTE_ID, &data);
-        };
-        let text = mac_text(c.mac);
-        match self.carrier {
-            MacCarrier::RemoteIdRaw { enterprise } => remote_id(&c.mac, enterprise),
-            MacCarrier::RemoteIdText { enterprise } => remote_id(text.as_bytes(), enterprise),
-            MacCarrier::Both { enterprise } => remote_id(&c.mac, enterprise),
-            MacCarrier::ClientLinkLayer | MacCarrier::None => {}
-        }
-        if matches!(self.carrier, MacCarrier::ClientLinkLayer | MacCarrier::Both { .. }) {
-            let mut data = vec![0, 1];
-            data.extend_from_slice(&c.mac);
-            push_option(&mut packet, OPT_CLIENT_LINKLAYER_ADDR, &data);
-        }
-        push_option(&mut packet, OPT_RELAY_MSG, inner);
-        packet
+        self.agent.relay_forward(c.link_local(), c.mac, inner)
     }
 
-    /// Send a Relay-Forward as is; the message inside Kea's Relay-Reply, if any.
+    /// Sends `relay_forw` as is and returns the message inside Kea's Relay-Reply (all layers taken off) whose
+    /// transaction id matches the innermost message sent; `None` if none came within the timeout. Datagrams of
+    /// other transactions are skipped; if only malformed ones came, that is an error, not "no answer".
     pub fn send_raw(&self, relay_forw: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        let wanted = relay::innermost(relay_forw).ok().and_then(relay::transaction_id);
         self.socket.send_to(relay_forw, self.server)?;
-        let transaction = transaction_of(relay_forw);
         let deadline = Instant::now() + self.timeout;
+        let mut malformed: Option<RelayError> = None;
         let mut buf = vec![0u8; 65536];
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Ok(None);
+                return match malformed {
+                    Some(e) => Err(io::Error::new(io::ErrorKind::InvalidData, format!("only a malformed answer came: {e}"))),
+                    None => Ok(None),
+                };
             }
             self.socket.set_read_timeout(Some(left))?;
             let n = match self.socket.recv_from(&mut buf) {
                 Ok((n, _)) => n,
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(None),
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            let Some(inner) = unwrap_relay_reply(&buf[..n]) else { continue };
-            // Skip stray answers (an earlier exchange's late retransmission).
-            if transaction.is_none() || transaction == transaction_of_message(&inner) {
-                return Ok(Some(inner));
+            match relay::parse_relay_reply(&buf[..n]).and_then(|layer| relay::innermost(layer.message)) {
+                Ok(inner) if wanted.is_none() || relay::transaction_id(inner) == wanted => return Ok(Some(inner.to_vec())),
+                Ok(_) => {} // an earlier exchange's late answer
+                Err(e) => malformed = Some(e),
             }
         }
     }
 
     fn exchange(&self, c: &Client, message: &[u8]) -> io::Result<Option<Answer>> {
-        let packet = self.relay_forward(c, message);
-        Ok(self.send_raw(&packet)?.and_then(|inner| parse_answer(&inner)))
+        let Some(inner) = self.send_raw(&self.relay_forward(c, message))? else { return Ok(None) };
+        parse_answer(&inner).map(Some).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 }
 
-/// `06:32:b2:00:03:57`.
-pub fn mac_text(mac: [u8; 6]) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+/// The prefixes a client still holds after `answer`.
+fn held(answer: &Answer) -> Vec<Delegated> {
+    answer.prefixes.iter().filter(|p| p.valid > 0).cloned().collect()
 }
 
-static NEXT_TRANSACTION: AtomicU32 = AtomicU32::new(0x10_0000);
-
-/// A client message: type, transaction id, Client-Id, Server-Id, Elapsed-Time, one IA_PD.
+/// A client message (type 1 Solicit, 3 Request, 5 Renew, 6 Rebind, 8 Release, …) with a random transaction id:
+/// Client-Id, Server-Id if given, Elapsed-Time 0, an ORO (DNS servers, SOL_MAX_RT) except in a Release, and one
+/// IA_PD (the client's IAID, T1 = T2 = 0) holding `prefixes` as IAPREFIX options.
 pub fn client_message(msg_type: u8, c: &Client, server_id: Option<&[u8]>, prefixes: &[Delegated]) -> Vec<u8> {
-    let transaction = NEXT_TRANSACTION.fetch_add(1, Ordering::Relaxed) & 0xff_ffff;
-    let mut message = vec![msg_type, (transaction >> 16) as u8, (transaction >> 8) as u8, transaction as u8];
-    push_option(&mut message, OPT_CLIENTID, &c.duid);
+    let msg_type = MessageType::from(msg_type);
+    let mut message = Message::new(msg_type);
+    let opts = message.opts_mut();
+    opts.insert(DhcpOption::ClientId(c.duid.clone()));
     if let Some(server_id) = server_id {
-        push_option(&mut message, OPT_SERVERID, server_id);
+        opts.insert(DhcpOption::ServerId(server_id.to_vec()));
     }
-    push_option(&mut message, OPT_ELAPSED_TIME, &[0, 0]);
-    let mut ia_pd = c.iaid.to_be_bytes().to_vec();
-    ia_pd.extend_from_slice(&[0; 8]); // T1, T2
+    opts.insert(DhcpOption::ElapsedTime(0));
+    if msg_type != MessageType::Release {
+        opts.insert(DhcpOption::ORO(ORO { opts: vec![OptionCode::DomainNameServers, OptionCode::SolMaxRt] }));
+    }
+    let mut ia_pd = IAPD { id: c.iaid, t1: 0, t2: 0, opts: DhcpOptions::new() };
     for p in prefixes {
-        let mut iaprefix = p.preferred.to_be_bytes().to_vec();
-        iaprefix.extend_from_slice(&p.valid.to_be_bytes());
-        iaprefix.push(p.len);
-        iaprefix.extend_from_slice(&p.prefix.octets());
-        push_option(&mut ia_pd, OPT_IAPREFIX, &iaprefix);
+        ia_pd.opts.insert(DhcpOption::IAPrefix(IAPrefix {
+            preferred_lifetime: p.preferred,
+            valid_lifetime: p.valid,
+            prefix_len: p.len,
+            prefix_ip: p.prefix,
+            opts: DhcpOptions::new(),
+        }));
     }
-    push_option(&mut message, OPT_IA_PD, &ia_pd);
-    message
+    opts.insert(DhcpOption::IAPD(ia_pd));
+    message.to_vec().expect("a client message encodes")
 }
 
-fn push_option(packet: &mut Vec<u8>, code: u16, data: &[u8]) {
-    packet.extend_from_slice(&code.to_be_bytes());
-    packet.extend_from_slice(&(data.len() as u16).to_be_bytes());
-    packet.extend_from_slice(data);
-}
-
-/// (code, data) of each option in `bytes`; stops at the first malformed one.
-fn options(mut bytes: &[u8]) -> Vec<(u16, &[u8])> {
-    let mut found = Vec::new();
-    while bytes.len() >= 4 {
-        let code = u16::from_be_bytes([bytes[0], bytes[1]]);
-        let len = u16::from_be_bytes([bytes[2], bytes[3]]) as usize;
-        let Some(data) = bytes.get(4..4 + len) else { break };
-        found.push((code, data));
-        bytes = &bytes[4 + len..];
+/// Reads a server message (Advertise, Reply, …). The option framing is checked first, at every level, so a
+/// malformed answer is an error rather than an answer with options silently missing.
+pub fn parse_answer(message: &[u8]) -> Result<Answer, String> {
+    if message.len() < 4 {
+        return Err(format!("a {}-byte message", message.len()));
     }
-    found
-}
-
-/// The innermost client/server message of a Relay-Reply (any nesting).
-fn unwrap_relay_reply(mut packet: &[u8]) -> Option<Vec<u8>> {
-    while packet.first() == Some(&RELAY_REPL) {
-        packet = options(packet.get(34..)?).into_iter().find(|(code, _)| *code == OPT_RELAY_MSG)?.1;
+    let framing = check_framing(&message[4..]).map_err(|e| format!("{} message: {e}", relay::message_name(message[0])))?;
+    let mut decoder = Decoder::new(message);
+    let decoded = Message::decode(&mut decoder).map_err(|e| format!("dhcproto: {e}"))?;
+    if !decoder.buffer().is_empty() {
+        return Err(format!("dhcproto left {} bytes undecoded", decoder.buffer().len()));
     }
-    Some(packet.to_vec())
-}
-
-fn transaction_of_message(message: &[u8]) -> Option<[u8; 3]> {
-    message.get(1..4).map(|t| [t[0], t[1], t[2]])
-}
-
-/// The transaction id of the client message inside a Relay-Forward (any nesting).
-fn transaction_of(mut packet: &[u8]) -> Option<[u8; 3]> {
-    while packet.first() == Some(&RELAY_FORW) {
-        packet = options(packet.get(34..)?).into_iter().find(|(code, _)| *code == OPT_RELAY_MSG)?.1;
-    }
-    transaction_of_message(packet)
-}
-
-fn parse_answer(message: &[u8]) -> Option<Answer> {
-    let msg_type = match *message.first()? {
-        ADVERTISE => MessageType::Advertise,
-        REPLY => MessageType::Reply,
-        other => MessageType::Unknown(other),
+    let mut answer = Answer {
+        msg_type: decoded.msg_type(),
+        server_id: None,
+        prefixes: Vec::new(),
+        ia_pd_status: None,
+        status: None,
+        raw: message.to_vec(),
     };
-    let mut answer = Answer { msg_type, server_id: None, prefixes: Vec::new(), ia_pd_status: None, raw: message.to_vec() };
-    for (code, data) in options(message.get(4..)?) {
-        match code {
-            OPT_SERVERID => answer.server_id = Some(data.to_vec()),
-            OPT_STATUS_CODE if answer.ia_pd_status.is_none() => answer.ia_pd_status = status(data),
-            OPT_IA_PD if data.len() >= 12 => {
-                for (inner, value) in options(&data[12..]) {
+    for option in decoded.opts().iter() {
+        match option {
+            DhcpOption::ServerId(id) => answer.server_id = Some(id.clone()),
+            DhcpOption::StatusCode(s) => answer.status = Some((s.status.into(), s.msg.clone())),
+            DhcpOption::IAPD(ia_pd) => {
+                for inner in ia_pd.opts.iter() {
                     match inner {
-                        OPT_IAPREFIX if value.len() >= 25 => answer.prefixes.push(Delegated {
-                            preferred: u32::from_be_bytes(value[0..4].try_into().unwrap()),
-                            valid: u32::from_be_bytes(value[4..8].try_into().unwrap()),
-                            len: value[8],
-                            prefix: Ipv6Addr::from(<[u8; 16]>::try_from(&value[9..25]).unwrap()),
-                        }),
-                        OPT_STATUS_CODE => answer.ia_pd_status = status(value),
+                        DhcpOption::IAPrefix(p) => {
+                            answer.prefixes.push(Delegated {
+                                prefix: p.prefix_ip,
+                                len: p.prefix_len,
+                                preferred: p.preferred_lifetime,
+                                valid: p.valid_lifetime,
+                            });
+                            if let Some(DhcpOption::StatusCode(s)) = p.opts.get(OptionCode::StatusCode) {
+                                answer.ia_pd_status.get_or_insert((s.status.into(), s.msg.clone()));
+                            }
+                        }
+                        DhcpOption::StatusCode(s) => answer.ia_pd_status = Some((s.status.into(), s.msg.clone())),
                         _ => {}
                     }
                 }
@@ -308,50 +291,223 @@ fn parse_answer(message: &[u8]) -> Option<Answer> {
             _ => {}
         }
     }
-    Some(answer)
+    if answer.prefixes.len() != framing.iaprefixes {
+        return Err(format!("dhcproto decoded {} of {} IAPREFIX options", answer.prefixes.len(), framing.iaprefixes));
+    }
+    if answer.ia_pd_status.is_none() {
+        answer.ia_pd_status = answer.status.clone();
+    }
+    Ok(answer)
 }
 
-fn status(data: &[u8]) -> Option<(u16, String)> {
-    let code = u16::from_be_bytes([*data.first()?, *data.get(1)?]);
-    Some((code, String::from_utf8_lossy(&data[2..]).into_owned()))
+struct Framing {
+    iaprefixes: usize,
+}
+
+/// Checks that options fill their areas exactly (top level, IA_PD, IAPREFIX) and are long enough where dhcproto
+/// 0.12 would otherwise underflow (Status Code, Vendor Class, Vendor Options); counts the IAPREFIX options.
+fn check_framing(area: &[u8]) -> Result<Framing, String> {
+    fn walk(area: &[u8], depth: &str, framing: &mut Framing) -> Result<(), String> {
+        let options = relay::options(area).map_err(|e| format!("{depth}: {e}"))?;
+        for (code, data) in options {
+            let minimum = match code {
+                OPT_STATUS_CODE => 2,
+                OPT_VENDOR_CLASS | OPT_VENDOR_OPTS => 4,
+                OPT_IA_PD => 12,
+                OPT_IAPREFIX => 25,
+                _ => 0,
+            };
+            if data.len() < minimum {
+                return Err(format!("{depth}: option {code} has {} bytes, needs {minimum}", data.len()));
+            }
+            match code {
+                OPT_IA_PD => walk(&data[12..], "IA_PD", framing)?,
+                OPT_IAPREFIX => {
+                    framing.iaprefixes += 1;
+                    walk(&data[25..], "IAPREFIX", framing)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+    let mut framing = Framing { iaprefixes: 0 };
+    walk(area, "options", &mut framing)?;
+    Ok(framing)
+}
+
+/// 64 random-ish bits (std's per-process random hash keys over a counter): for DUIDs and IAIDs, not for secrets.
+fn random_u64() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::relay::{push_option, RELAY_HEADER_LEN, RELAY_REPL};
     use super::*;
+
+    const MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x01, 0x17];
 
     fn router(carrier: MacCarrier) -> Router {
         let socket = UdpSocket::bind("[::1]:0").unwrap();
-        Router::new(socket, "[::1]:547".parse().unwrap(), "2a00:f10:500::1".parse().unwrap(), b"VLAN709", carrier)
+        Router::new(socket, "[::1]:547".parse().unwrap(), "fd00:4b43:1::1".parse().unwrap(), b"VLAN709", carrier)
+    }
+
+    fn relay_reply(message: &[u8]) -> Vec<u8> {
+        let mut packet = vec![RELAY_REPL, 0];
+        packet.extend_from_slice(&"fd00:4b43:1::1".parse::<Ipv6Addr>().unwrap().octets());
+        packet.extend_from_slice(&eui64_link_local(MAC).octets());
+        push_option(&mut packet, 18, b"VLAN709");
+        push_option(&mut packet, 9, message);
+        packet
+    }
+
+    /// An Advertise as Kea writes it, by hand: Client-Id, Server-Id, IA_PD with one live and one withdrawn
+    /// IAPREFIX and a Status Code, then DNS servers.
+    fn kea_advertise(xid: [u8; 3]) -> Vec<u8> {
+        let mut m = vec![2, xid[0], xid[1], xid[2]];
+        push_option(&mut m, 1, &[0, 1, 0, 1, 1, 2, 3, 4, 2, 9, 9, 9, 9, 9]);
+        push_option(&mut m, 2, &[0, 1, 0, 1, 0x2e, 0xbe, 0x8d, 0x10, 0x02, 0x42, 0xac, 0x11, 0, 2]);
+        let mut ia_pd = vec![0, 0, 0, 7, 0, 0, 0, 150, 0, 0, 0, 240];
+        let mut live = vec![0, 0, 1, 44, 0, 0, 2, 88, 60];
+        live.extend_from_slice(&"2a00:f10:500:1170::".parse::<Ipv6Addr>().unwrap().octets());
+        push_option(&mut ia_pd, 26, &live);
+        let mut gone = vec![0, 0, 0, 0, 0, 0, 0, 0, 60];
+        gone.extend_from_slice(&"2a00:f10:500:10::".parse::<Ipv6Addr>().unwrap().octets());
+        push_option(&mut ia_pd, 26, &gone);
+        push_option(&mut ia_pd, 13, b"\0\0prefixes assigned");
+        push_option(&mut m, 25, &ia_pd);
+        push_option(&mut m, 23, &"fd00::53".parse::<Ipv6Addr>().unwrap().octets());
+        m
     }
 
     #[test]
-    fn the_router_says_the_mac_the_way_it_is_configured_to() {
-        let c = Client::new([0x02, 0, 0, 0, 0x01, 0x17]);
-        let packet = router(MacCarrier::Both { enterprise: 2636 }).relay_forward(&c, &[1, 0, 0, 1]);
-        assert_eq!(packet[0], RELAY_FORW);
-        assert_eq!(&packet[18..34], &"fe80::ff:fe00:117".parse::<Ipv6Addr>().unwrap().octets());
-        let found = options(&packet[34..]);
-        assert_eq!(found[0], (OPT_INTERFACE_ID, &b"VLAN709"[..]));
-        assert_eq!(found[1], (OPT_REMOTE_ID, &[0, 0, 0x0a, 0x4c, 2, 0, 0, 0, 1, 0x17][..]));
-        assert_eq!(found[2], (OPT_CLIENT_LINKLAYER_ADDR, &[0, 1, 2, 0, 0, 0, 1, 0x17][..]));
-        assert_eq!(found[3], (OPT_RELAY_MSG, &[1, 0, 0, 1][..]));
-        let text = router(MacCarrier::RemoteIdText { enterprise: 9 }).relay_forward(&c, &[1, 0, 0, 1]);
-        assert_eq!(options(&text[34..])[1].1, b"\0\0\0\x0902:00:00:00:01:17");
+    fn the_scripted_router_wraps_a_solicit_with_interface_id_remote_id_and_option_79() {
+        let c = Client::new(MAC);
+        let solicit = client_message(1, &c, None, &[]);
+        let packet = router(MacCarrier::Both { enterprise: 2636 }).relay_forward(&c, &solicit);
+        assert_eq!(&packet[..2], [12, 0], "RELAY-FORW, hop count 0");
+        assert_eq!(&packet[2..18], &"fd00:4b43:1::1".parse::<Ipv6Addr>().unwrap().octets(), "link-address");
+        assert_eq!(&packet[18..34], &"fe80::ff:fe00:117".parse::<Ipv6Addr>().unwrap().octets(), "EUI-64 peer");
+        let mut expected = vec![0, 18, 0, 7];
+        expected.extend_from_slice(b"VLAN709");
+        expected.extend_from_slice(&[0, 37, 0, 10, 0, 0, 0x0a, 0x4c, 0x02, 0, 0, 0, 0x01, 0x17]);
+        expected.extend_from_slice(&[0, 79, 0, 8, 0, 1, 0x02, 0, 0, 0, 0x01, 0x17]);
+        expected.extend_from_slice(&[0, 9]);
+        expected.extend_from_slice(&(solicit.len() as u16).to_be_bytes());
+        expected.extend_from_slice(&solicit);
+        assert_eq!(&packet[RELAY_HEADER_LEN..], expected);
     }
 
     #[test]
-    fn a_relay_reply_gives_back_the_prefixes_and_their_lifetimes() {
-        let c = Client::new([2, 0, 0, 0, 0, 1]);
-        let offered = [Delegated { prefix: "2a00:f10:500:1170::".parse().unwrap(), len: 60, preferred: 300, valid: 600 }];
-        let mut reply = client_message(REPLY, &c, Some(&[0, 1, 2]), &offered);
-        reply[0] = REPLY;
-        let mut relay_reply = vec![RELAY_REPL, 0];
-        relay_reply.extend_from_slice(&[0; 32]);
-        push_option(&mut relay_reply, OPT_RELAY_MSG, &reply);
-        let answer = parse_answer(&unwrap_relay_reply(&relay_reply).unwrap()).unwrap();
+    fn a_client_message_carries_the_duid_the_server_id_and_one_ia_pd() {
+        let c = Client::with_duid(MAC, duid_en(2636, b"vm-17"));
+        let hint = Delegated { prefix: "2a00:f10:500:1170::".parse().unwrap(), len: 60, preferred: 0, valid: 0 };
+        let bytes = client_message(5, &c, Some(&[0, 1, 2, 3]), &[hint.clone()]);
+        assert_eq!(bytes[0], 5);
+        let m = Message::decode(&mut Decoder::new(&bytes)).unwrap();
+        assert_eq!(m.opts().get(OptionCode::ClientId), Some(&DhcpOption::ClientId(vec![0, 2, 0, 0, 0x0a, 0x4c, b'v', b'm', b'-', b'1', b'7'])));
+        assert_eq!(m.opts().get(OptionCode::ServerId), Some(&DhcpOption::ServerId(vec![0, 1, 2, 3])));
+        assert_eq!(m.opts().get(OptionCode::ElapsedTime), Some(&DhcpOption::ElapsedTime(0)));
+        assert!(m.opts().get(OptionCode::ORO).is_some());
+        let Some(DhcpOption::IAPD(ia_pd)) = m.opts().get(OptionCode::IAPD) else { panic!("no IA_PD") };
+        assert_eq!((ia_pd.id, ia_pd.t1, ia_pd.t2), (c.iaid, 0, 0));
+        let Some(DhcpOption::IAPrefix(p)) = ia_pd.opts.get(OptionCode::IAPrefix) else { panic!("no IAPREFIX") };
+        assert_eq!((p.prefix_ip, p.prefix_len), (hint.prefix, 60));
+        // The exact IA_PD bytes: code 25, length 12 + 29, IAID, T1, T2, IAPREFIX(26, 25, 0/0, 60, prefix).
+        let mut ia_pd_bytes = vec![0, 25, 0, 41];
+        ia_pd_bytes.extend_from_slice(&c.iaid.to_be_bytes());
+        ia_pd_bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 26, 0, 25, 0, 0, 0, 0, 0, 0, 0, 0, 60]);
+        ia_pd_bytes.extend_from_slice(&hint.prefix.octets());
+        assert!(bytes.ends_with(&ia_pd_bytes), "IA_PD last: {bytes:02x?}");
+        assert_eq!(client_message(8, &c, Some(&[0, 1]), &[]).windows(2).filter(|w| *w == [0, 6]).count(), 0, "no ORO in a Release");
+    }
+
+    #[test]
+    fn clients_get_fresh_duid_llts_that_are_not_their_mac() {
+        let (a, b) = (Client::new(MAC), Client::new(MAC));
+        assert_ne!(a.duid, b.duid, "a reinstalled VM says a new DUID");
+        for c in [&a, &b] {
+            assert_eq!(&c.duid[..4], [0, 1, 0, 1], "DUID-LLT, Ethernet");
+            assert_eq!(c.duid.len(), 14);
+            assert_ne!(&c.duid[8..], MAC);
+            assert_eq!(c.duid[8] & 0x03, 0x02, "locally administered unicast");
+        }
+        assert_eq!(a.link_local(), "fe80::ff:fe00:117".parse::<Ipv6Addr>().unwrap());
+        let xids: std::collections::HashSet<[u8; 3]> =
+            (0..32).map(|_| relay::transaction_id(&client_message(1, &a, None, &[])).unwrap()).collect();
+        assert!(xids.len() > 28, "transaction ids are random: {xids:?}");
+    }
+
+    #[test]
+    fn a_relay_reply_gives_back_every_prefix_with_its_lifetimes_and_the_ia_pd_status() {
+        let inner = relay::innermost(&relay_reply(&kea_advertise([1, 2, 3]))).unwrap().to_vec();
+        let answer = parse_answer(&inner).unwrap();
+        assert_eq!(answer.msg_type, MessageType::Advertise);
+        assert_eq!(answer.server_id.as_deref(), Some(&[0, 1, 0, 1, 0x2e, 0xbe, 0x8d, 0x10, 0x02, 0x42, 0xac, 0x11, 0, 2][..]));
+        let live = Delegated { prefix: "2a00:f10:500:1170::".parse().unwrap(), len: 60, preferred: 300, valid: 600 };
+        let gone = Delegated { prefix: "2a00:f10:500:10::".parse().unwrap(), len: 60, preferred: 0, valid: 0 };
+        assert_eq!(answer.prefixes, [live.clone(), gone]);
+        assert_eq!(answer.ia_pd_status, Some((0, "prefixes assigned".to_string())));
+        assert_eq!(answer.status, None);
+        assert_eq!(held(&answer), [live], "a withdrawn prefix is not requested or renewed");
+    }
+
+    #[test]
+    fn a_top_level_status_stands_for_the_ia_pd_when_it_has_none() {
+        let mut reply = vec![7, 9, 9, 9];
+        push_option(&mut reply, 2, &[0, 1]);
+        push_option(&mut reply, 13, b"\0\x06no prefix for you");
+        push_option(&mut reply, 25, &[0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let answer = parse_answer(&reply).unwrap();
         assert_eq!(answer.msg_type, MessageType::Reply);
-        assert_eq!(answer.server_id.as_deref(), Some(&[0, 1, 2][..]));
-        assert_eq!(answer.prefixes, offered);
+        assert!(answer.prefixes.is_empty());
+        assert_eq!(answer.status, Some((6, "no prefix for you".to_string())));
+        assert_eq!(answer.ia_pd_status, answer.status);
+    }
+
+    #[test]
+    fn a_malformed_answer_is_an_error_not_an_answer_without_prefixes() {
+        let mut good = kea_advertise([1, 2, 3]);
+        let len = good.len();
+        good.truncate(len - 3);
+        assert!(parse_answer(&good).is_err(), "truncated last option");
+        let mut short_status = vec![7, 1, 1, 1];
+        push_option(&mut short_status, 13, &[0]);
+        assert!(parse_answer(&short_status).is_err(), "one-byte Status Code");
+        let mut short_iaprefix = vec![7, 1, 1, 1];
+        push_option(&mut short_iaprefix, 25, &[0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 26, 0, 3, 0, 0, 0]);
+        assert!(parse_answer(&short_iaprefix).is_err(), "IAPREFIX of 3 bytes");
+    }
+
+    #[test]
+    fn the_router_answers_by_transaction_and_skips_strays() {
+        let kea = UdpSocket::bind("[::1]:0").unwrap();
+        let std::net::SocketAddr::V6(kea_addr) = kea.local_addr().unwrap() else { unreachable!() };
+        let socket = UdpSocket::bind("[::1]:0").unwrap();
+        let r = Router::new(socket, kea_addr, "fd00:4b43:1::1".parse().unwrap(), b"VLAN709", MacCarrier::ClientLinkLayer)
+            .with_timeout(Duration::from_secs(2));
+        let fake_kea = std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            let (n, from) = kea.recv_from(&mut buf).unwrap();
+            let solicit = relay::innermost(&buf[..n]).unwrap().to_vec();
+            let xid = relay::transaction_id(&solicit).unwrap();
+            let peer = &buf[18..34];
+            assert_eq!(peer, eui64_link_local(MAC).octets());
+            // A stray of another transaction, garbage, then the answer.
+            kea.send_to(&relay_reply(&kea_advertise([xid[0] ^ 1, xid[1], xid[2]])), from).unwrap();
+            kea.send_to(&[13, 0, 1], from).unwrap();
+            kea.send_to(&relay_reply(&kea_advertise(xid)), from).unwrap();
+        });
+        let answer = r.solicit(&Client::new(MAC), None).unwrap().expect("an Advertise");
+        fake_kea.join().unwrap();
+        assert_eq!(answer.msg_type, MessageType::Advertise);
+        assert_eq!(answer.prefixes.len(), 2);
+
+        let silent = router(MacCarrier::None).with_timeout(Duration::from_millis(200));
+        let started = Instant::now();
+        assert!(silent.solicit(&Client::new(MAC), None).unwrap().is_none(), "no answer is None");
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
 }

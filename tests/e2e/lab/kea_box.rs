@@ -32,6 +32,8 @@ pub struct KeaBox {
     dirs: KeaDirs,
     /// Logs of Kea containers already replaced by `restart`.
     earlier_logs: String,
+    /// `NAME=value` pairs for Kea's environment.
+    pub env: Vec<String>,
 }
 
 impl KeaBox {
@@ -53,6 +55,7 @@ impl KeaBox {
             keeper_pid: 0,
             dirs,
             earlier_logs: String::new(),
+            env: Vec::new(),
         };
         let pid = run("docker", &["inspect", "-f", "{{.State.Pid}}", &keeper]);
         kea_box.keeper_pid = pid.trim().parse().unwrap_or(0);
@@ -105,6 +108,9 @@ impl KeaBox {
                 ("--entrypoint", "/bin/sh"),
             ],
         );
+        for variable in &self.env {
+            args.extend(["-e".to_string(), variable.clone()]);
+        }
         args.extend([self.image.as_str(), "-c", &script].map(String::from));
         run_args(&args);
     }

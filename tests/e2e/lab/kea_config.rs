@@ -47,7 +47,7 @@ pub fn kea_config(spec: &LabSpec, kea_addr: Ipv6Addr, api_url: &str, api_key: &s
         None => json!({ "enable-multi-threading": false }),
     };
 
-    let debug = std::env::var("KC_KEA_DEBUG").is_ok_and(|v| v == "1");
+    let debug = spec.kea_debug || std::env::var("KC_KEA_DEBUG").is_ok_and(|v| v == "1");
     let main_logger = if debug {
         json!({ "name": "kea-dhcp6", "output-options": [{ "output": "stdout" }], "severity": "DEBUG", "debuglevel": 99 })
     } else {

@@ -38,7 +38,7 @@ use serde_json::{json, Map, Value};
 
 pub use child::Daemon;
 pub use client_link::{ClientLink, Dhclient};
-pub use host::{in_netns, wait_until, NetNs};
+pub use host::{in_netns, run as host_run, wait_until, NetNs};
 pub use kea_config::HOOK_LIBRARY;
 pub use leases::LeaseRow;
 pub use standin::{HttpAnswer, Standin, API_KEY};
@@ -88,6 +88,10 @@ pub struct LabSpec {
     pub standin_args: Vec<String>,
     /// A fault the stand-in has before Kea starts (e.g. `{"mode":"refuse"}`: CloudStack down at Kea start).
     pub standin_fault: Option<Value>,
+    /// `NAME=value` pairs added to Kea's environment.
+    pub kea_env: Vec<String>,
+    /// Kea's own loggers at DEBUG 99 too (the hook's always are).
+    pub kea_debug: bool,
 }
 
 impl Default for LabSpec {
@@ -103,6 +107,8 @@ impl Default for LabSpec {
             preferred_lifetime: 300,
             standin_args: Vec::new(),
             standin_fault: None,
+            kea_env: Vec::new(),
+            kea_debug: false,
         }
     }
 }
@@ -153,7 +159,8 @@ impl Lab {
         write_kea_files(&spec, &dirs, kea_addr, &standin);
 
         // Kea's side: the keeper container owns the namespace; Kea's end of the veth moves in as kk0.
-        let kea = KeaBox::create(&image, &format!("kc-{id}"), dirs);
+        let mut kea = KeaBox::create(&image, &format!("kc-{id}"), dirs);
+        kea.env = spec.kea_env.clone();
         link_kea_side(&kea, &kea_end, kea_addr);
 
         let mut lab = Lab {
@@ -191,6 +198,21 @@ impl Lab {
             socket
         });
         socket.try_clone().expect("lab: clone the relay socket")
+    }
+
+    /// A relay socket of its own for concurrent relays: `[<lab net>::<host>]:547`, the address added to the
+    /// router's Kea-facing link on first use (host 2 is `router_socket`'s address).
+    pub fn router_socket_at(&self, host: u16) -> UdpSocket {
+        let address = subnet_addr(self.pid16, self.seq, 0, host);
+        let iface = format!("kcr{}", self.id);
+        let _ = self.router_ns.command("ip").args(["addr", "add", &format!("{address}/64"), "dev", &iface, "nodad"]).output();
+        let addr = SocketAddr::V6(SocketAddrV6::new(address, 547, 0, 0));
+        let socket = self
+            .router_ns
+            .enter(move || UdpSocket::bind(addr))
+            .unwrap_or_else(|e| panic!("lab: bind {addr} in the router namespace: {e}"));
+        socket.set_read_timeout(Some(Duration::from_secs(5))).expect("lab: set_read_timeout");
+        socket
     }
 
     /// Kea's address (on kk0 in the container).
