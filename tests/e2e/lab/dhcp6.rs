@@ -167,6 +167,12 @@ impl Router {
         }
     }
 
+    /// Relay a Solicit for `c` and do not wait for an answer (to make the hook look a MAC up, say).
+    pub fn solicit_and_go(&self, c: &Client) -> io::Result<()> {
+        let packet = self.relay_forward(c, &client_message(1, c, None, &[]));
+        self.socket.send_to(&packet, self.server).map(|_| ())
+    }
+
     /// One relay layer around `inner` (a client message or another Relay-Forward), as this router builds it for
     /// client `c`: peer-address is `c`'s link-local address, the MAC carried is `c`'s.
     pub fn relay_forward(&self, c: &Client, inner: &[u8]) -> Vec<u8> {
