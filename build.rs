@@ -7,15 +7,17 @@ const HEADER: &str = "cpp-shim/kea_cloudstack.h";
 const MESSAGES: &str = "cpp-shim/cloudstack_messages.mes";
 const SHIM_SOURCES: &[&str] = &[
     "cpp-shim/shim_callouts.cc",
+    "cpp-shim/shim_commands.cc",
     "cpp-shim/shim_facts.cc",
     "cpp-shim/shim_load.cc",
     "cpp-shim/shim_log.cc",
     "cpp-shim/shim_query.cc",
+    "cpp-shim/shim_stats.cc",
 ];
 /// Kea's libraries the shim calls into (as-needed drops what is unused).
 const KEA_LIBS: &[&str] = &[
     "kea-dhcpsrv", "kea-dhcp++", "kea-hooks", "kea-asiolink", "kea-exceptions", "kea-log",
-    "kea-cc", "kea-util", "kea-stats", "kea-process",
+    "kea-cc", "kea-cfgclient", "kea-util", "kea-stats", "kea-process",
 ];
 
 fn main() {
@@ -65,7 +67,7 @@ fn build_shim(out: &std::path::Path) {
         println!("cargo:rerun-if-changed={source}");
         build.file(source);
     }
-    for header in ["shim_facts.h", "shim_log.h", "shim_query.h"] {
+    for header in ["shim_commands.h", "shim_facts.h", "shim_log.h", "shim_query.h"] {
         println!("cargo:rerun-if-changed=cpp-shim/{header}");
     }
     build.compile("cloudstack_shim");

@@ -126,6 +126,11 @@ int kcs_log_enabled(kc_severity severity, int debug_level);
 /** Log message `id` with `nargs` text arguments. */
 void kcs_log(kc_severity severity, int debug_level, kc_bytes id, const kc_bytes *args, size_t nargs);
 
+/** Add `delta` to Kea statistic `name` (created on first use). */
+void kcs_stat_add(kc_bytes name, int64_t delta);
+/** Set Kea statistic `name` to `value`. */
+void kcs_stat_set(kc_bytes name, int64_t value);
+
 /* ---------------------------------- implemented by Rust ----------------------------------- */
 
 /** Parse the hook parameters (JSON text) and start. On failure returns non-zero and writes a
@@ -139,6 +144,13 @@ void kc_unload(void);
 int kc_plan_query(const kc_query_facts *facts, kc_query_plan *plan);
 kc_selection_verdict kc_judge_selection(const kc_selection_facts *facts);
 kc_renewal_verdict kc_judge_renewal(const kc_renewal_facts *facts);
+
+/** A control command (`cloudstack-status`, `cloudstack-lookup`, `cloudstack-resync`) with its
+ *  "arguments" as JSON text (len 0: none). Returns Kea's answer as NUL-terminated JSON text
+ *  {"result": .., "text": .., "arguments": ..}, to be released with kc_string_free. */
+char *kc_command(kc_bytes name, kc_bytes arguments_json);
+/** Release a string returned by kc_command. */
+void kc_string_free(char *text);
 
 #ifdef __cplusplus
 }

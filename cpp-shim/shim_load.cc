@@ -1,5 +1,6 @@
 // load() and unload(): hand the hook parameters to Rust, refuse the wrong daemon.
 #include "kea_cloudstack.h"
+#include "shim_commands.h"
 #include "shim_facts.h"
 #include "shim_log.h"
 
@@ -33,6 +34,7 @@ extern "C" int kcs_load(void* library_handle) {
             LOG_ERROR(cloudstack_logger, CLOUDSTACK_LOAD_ERROR).arg(std::string(error));
             return 1;
         }
+        registerCommands(handle);
         return 0;
     } catch (const std::exception& ex) {
         LOG_ERROR(cloudstack_logger, CLOUDSTACK_LOAD_ERROR).arg(ex.what());

@@ -1,28 +1,98 @@
-//! What the hook counted since load: read by Kea's statistics and the status command.
-use std::sync::atomic::{AtomicU64, Ordering};
+//! What the hook counts: kept in atomics (read by `cloudstack-status`) and mirrored into Kea's
+//! statistics (`statistic-get-all`) through the sink the FFI layer sets at load.
+use parking_lot::RwLock;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
-/// Per-event counters, updated lock-free on Kea's packet path.
+/// One statistic of the hook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stat {
+    /// NICs in the index (gauge).
+    Nics,
+    /// NICs refused at the last sync: collisions, numbers that do not fit (gauge).
+    RefusedCollision,
+    /// Unix time of the last successful sync (gauge).
+    LastSyncTime,
+    SyncOk,
+    SyncFailed,
+    Delegated,
+    LookupMiss,
+    RefusedVlanMismatch,
+    RefusedNoMac,
+    RefusedNotRelayed,
+    RefusedUnknownInterface,
+    Withdrawn,
+}
+
+impl Stat {
+    /// Every statistic, in status-report order.
+    pub const ALL: [Stat; 12] = [
+        Stat::Nics, Stat::RefusedCollision, Stat::LastSyncTime, Stat::SyncOk, Stat::SyncFailed, Stat::Delegated,
+        Stat::LookupMiss, Stat::RefusedVlanMismatch, Stat::RefusedNoMac, Stat::RefusedNotRelayed,
+        Stat::RefusedUnknownInterface, Stat::Withdrawn,
+    ];
+
+    /// The name in Kea's statistics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stat::Nics => "cloudstack.nics",
+            Stat::RefusedCollision => "cloudstack.refused-collision",
+            Stat::LastSyncTime => "cloudstack.last-sync-time",
+            Stat::SyncOk => "cloudstack.sync-ok",
+            Stat::SyncFailed => "cloudstack.sync-failed",
+            Stat::Delegated => "cloudstack.delegated",
+            Stat::LookupMiss => "cloudstack.lookup-miss",
+            Stat::RefusedVlanMismatch => "cloudstack.refused-vlan-mismatch",
+            Stat::RefusedNoMac => "cloudstack.refused-no-mac",
+            Stat::RefusedNotRelayed => "cloudstack.refused-not-relayed",
+            Stat::RefusedUnknownInterface => "cloudstack.refused-unknown-interface-id",
+            Stat::Withdrawn => "cloudstack.withdrawn",
+        }
+    }
+}
+
+/// Where statistics go besides the atomics (Kea's StatsMgr inside Kea).
+pub trait StatSink: Send + Sync {
+    fn add(&self, name: &str, delta: i64);
+    fn set(&self, name: &str, value: i64);
+}
+
+static SINK: RwLock<Option<Arc<dyn StatSink>>> = RwLock::new(None);
+
+/// Mirror statistics to `sink` from now on.
+pub fn set_sink(sink: Option<Arc<dyn StatSink>>) {
+    *SINK.write() = sink;
+}
+
+/// The hook's statistics since load.
 #[derive(Debug, Default)]
 pub struct Counters {
-    pub delegated: AtomicU64,
-    pub lookup_miss: AtomicU64,
-    pub refused_vlan_mismatch: AtomicU64,
-    pub refused_no_mac: AtomicU64,
-    pub refused_not_relayed: AtomicU64,
-    pub refused_unknown_interface: AtomicU64,
-    pub withdrawn: AtomicU64,
-    pub sync_ok: AtomicU64,
-    pub sync_failed: AtomicU64,
+    values: [AtomicI64; 12],
 }
 
 impl Counters {
-    /// Add one.
-    pub fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+    fn slot(&self, stat: Stat) -> &AtomicI64 {
+        &self.values[Stat::ALL.iter().position(|s| *s == stat).expect("every Stat is in ALL")]
+    }
+
+    /// Count one event.
+    pub fn bump(&self, stat: Stat) {
+        self.slot(stat).fetch_add(1, Ordering::Relaxed);
+        if let Some(sink) = SINK.read().as_ref() {
+            sink.add(stat.name(), 1);
+        }
+    }
+
+    /// Set a gauge.
+    pub fn set(&self, stat: Stat, value: i64) {
+        self.slot(stat).store(value, Ordering::Relaxed);
+        if let Some(sink) = SINK.read().as_ref() {
+            sink.set(stat.name(), value);
+        }
     }
 
     /// Read one.
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
+    pub fn get(&self, stat: Stat) -> i64 {
+        self.slot(stat).load(Ordering::Relaxed)
     }
 }

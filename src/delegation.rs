@@ -1,7 +1,7 @@
 //! The packet path: from what the router said about a client message to what Kea should do.
 //! Reads the index only; never waits on CloudStack.
 use crate::config::HookConfig;
-use crate::counters::Counters;
+use crate::counters::{Counters, Stat};
 use crate::index::NicIndex;
 use crate::log::{Level, DBG_PACKET};
 use crate::log_at;
@@ -114,7 +114,7 @@ impl Delegator {
         match self.resolve(query, None, &index) {
             Ok((prefix, mac, vlan)) => {
                 if !renewing {
-                    Counters::bump(&self.counters.delegated);
+                    self.counters.bump(Stat::Delegated);
                 }
                 log_at!(Level::Debug(DBG_PACKET), CLOUDSTACK_PREFIX_STEERED, query.label, mac, vlan, prefix);
                 QueryPlan::Steer { prefix, mac }
@@ -156,7 +156,7 @@ impl Delegator {
             Ok((prefix, ..)) => format!("the NIC's prefix is {prefix} now"),
             Err((reason, _)) => reason.to_string(),
         };
-        Counters::bump(&self.counters.withdrawn);
+        self.counters.bump(Stat::Withdrawn);
         log_at!(Level::Info, CLOUDSTACK_RENEWAL_WITHDRAWN, renewal.query.label, renewal.lease, why);
         true
     }
@@ -190,14 +190,14 @@ impl Delegator {
     }
 
     fn count_refusal(&self, reason: &Refusal) {
-        let counter = match reason {
-            Refusal::NotRelayed | Refusal::NestedRelay(_) => &self.counters.refused_not_relayed,
-            Refusal::UnknownInterfaceId(_) => &self.counters.refused_unknown_interface,
-            Refusal::NoMac => &self.counters.refused_no_mac,
-            Refusal::UnknownMac => &self.counters.lookup_miss,
-            Refusal::VlanMismatch { .. } => &self.counters.refused_vlan_mismatch,
+        let stat = match reason {
+            Refusal::NotRelayed | Refusal::NestedRelay(_) => Stat::RefusedNotRelayed,
+            Refusal::UnknownInterfaceId(_) => Stat::RefusedUnknownInterface,
+            Refusal::NoMac => Stat::RefusedNoMac,
+            Refusal::UnknownMac => Stat::LookupMiss,
+            Refusal::VlanMismatch { .. } => Stat::RefusedVlanMismatch,
         };
-        Counters::bump(counter);
+        self.counters.bump(stat);
     }
 }
 

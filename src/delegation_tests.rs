@@ -1,5 +1,6 @@
 //! Stories of the packet-path judge, without Kea: what the router says, what the client gets.
 use super::*;
+use crate::counters::Stat;
 use crate::cloudstack::{ApiError, Vm};
 use crate::refresh::NicSource;
 use parking_lot::Mutex;
@@ -81,7 +82,7 @@ fn a_known_nic_asking_through_its_own_vlan_is_steered_to_its_prefix() {
         let plan = w.delegator.plan_query(&query(msg_type, b"VLAN709", &rid));
         assert_eq!(plan, QueryPlan::Steer { prefix: net("2a00:f10:500:1170::/60"), mac: KNOWN }, "type {msg_type}");
     }
-    assert_eq!(Counters::get(&w.counters.delegated), 2, "Solicit and Request count as delegations");
+    assert_eq!(w.counters.get(Stat::Delegated), 2, "Solicit and Request count as delegations");
 }
 
 #[test]
@@ -90,7 +91,7 @@ fn the_same_nic_through_another_vlans_interface_id_gets_nothing() {
     let rid = remote_id(KNOWN);
     let plan = w.delegator.plan_query(&query(msg::SOLICIT, b"VLAN710", &rid));
     assert_eq!(plan, QueryPlan::Refuse { reason: Refusal::VlanMismatch { nic_vlan: 709, router_vlan: 710 }, mac: Some(KNOWN) });
-    assert_eq!(Counters::get(&w.counters.refused_vlan_mismatch), 1);
+    assert_eq!(w.counters.get(Stat::RefusedVlanMismatch), 1);
 }
 
 #[test]
@@ -174,7 +175,7 @@ fn a_renewal_of_a_prefix_the_nic_no_longer_owns_is_withdrawn() {
     assert!(renewal("2a00:f10:500:1180::/60", &remote_id(STRANGER), b"", b"VLAN709"), "a destroyed NIC's MAC");
     assert!(renewal("2a00:f10:500:1180::/60", rid, b"", b"VLAN710"), "through another VLAN");
     assert!(!renewal("2a00:f10:500:1180::/60", b"", b"", b"VLAN709"), "no MAC anywhere: kept, not withdrawn");
-    assert_eq!(Counters::get(&w.counters.withdrawn), 3);
+    assert_eq!(w.counters.get(Stat::Withdrawn), 3);
 }
 
 #[test]

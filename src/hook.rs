@@ -1,7 +1,7 @@
 //! The one state object of a loaded hook: created by load(), stopped by unload(). Kea may
 //! unload and load again in the same process image (config reload), so nothing outlives it.
 use crate::config::HookConfig;
-use crate::counters::Counters;
+use crate::counters::{Counters, Stat};
 use crate::delegation::Delegator;
 use crate::index::snapshot;
 use crate::log::Level;
@@ -35,6 +35,11 @@ impl Hook {
     pub fn start_with(cfg: HookConfig, source: Box<dyn NicSource>) -> Result<Hook, String> {
         let cfg = Arc::new(cfg);
         let index = Arc::new(IndexCell::default());
+        let counters = Arc::new(Counters::default());
+        // Every statistic exists from load on, at 0, so dashboards see it before the first event.
+        for stat in Stat::ALL {
+            counters.set(stat, 0);
+        }
         let mut serving_from = "an empty index".to_string();
         if let Some(path) = &cfg.snapshot_file {
             if path.exists() {
@@ -42,13 +47,13 @@ impl Hook {
                     Ok(saved) => {
                         log_at!(Level::Info, CLOUDSTACK_SNAPSHOT_LOADED, path.display(), saved.len());
                         serving_from = format!("the snapshot ({} NICs)", saved.len());
+                        counters.set(Stat::Nics, saved.len() as i64);
                         index.replace(saved, false);
                     }
                     Err(why) => log_at!(Level::Warn, CLOUDSTACK_SNAPSHOT_REFUSED, path.display(), why),
                 }
             }
         }
-        let counters = Arc::new(Counters::default());
         let refresher = Refresher::start((*cfg).clone(), source, index.clone(), counters.clone())
             .map_err(|e| format!("cannot start the sync thread: {e}"))?;
         let refresher = Arc::new(refresher);

@@ -5,6 +5,7 @@
 
 pub mod cloudstack;
 pub mod config;
+pub mod control;
 pub mod counters;
 pub mod delegation;
 pub mod hook;

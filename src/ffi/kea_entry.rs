@@ -93,7 +93,23 @@ impl Sink for KeaSink {
     }
 }
 
-/// From now on, Rust's log lines go to Kea's logger.
+/// Writes statistics to Kea's StatsMgr.
+struct KeaStats;
+
+impl crate::counters::StatSink for KeaStats {
+    fn add(&self, name: &str, delta: i64) {
+        // SAFETY: name points into live memory for the call.
+        unsafe { kcs_stat_add(kc_bytes { ptr: name.as_ptr(), len: name.len() }, delta) };
+    }
+
+    fn set(&self, name: &str, value: i64) {
+        // SAFETY: as above.
+        unsafe { kcs_stat_set(kc_bytes { ptr: name.as_ptr(), len: name.len() }, value) };
+    }
+}
+
+/// From now on, Rust's log lines go to Kea's logger and its statistics to Kea's StatsMgr.
 pub fn route_logs_to_kea() {
     crate::log::set_sink(Some(Arc::new(KeaSink)));
+    crate::counters::set_sink(Some(Arc::new(KeaStats)));
 }

@@ -116,6 +116,41 @@ pub unsafe extern "C" fn kc_load(parameters: kc_bytes, error: *mut c_char, error
     }
 }
 
+/// A control command's answer as a C string the shim frees with kc_string_free (null if the
+/// hook is not loaded).
+///
+/// # Safety
+/// `name` and `arguments` must describe valid bytes for the call.
+#[no_mangle]
+pub unsafe extern "C" fn kc_command(name: kc_bytes, arguments: kc_bytes) -> *mut c_char {
+    // SAFETY: per this function's contract.
+    let (name, arguments) = unsafe { (slice(name), slice(arguments)) };
+    let fallback = || crate::control::answer(crate::control::RESULT_ERROR, "the command failed inside the hook", None);
+    let answer = guarded("command", None, || {
+        let hook = Hook::current()?;
+        let name = std::str::from_utf8(name).unwrap_or("?");
+        let arguments: Option<serde_json::Value> = serde_json::from_slice(arguments).ok();
+        Some(crate::control::run(&hook, name, arguments.as_ref()))
+    });
+    let Some(answer) = answer.or_else(|| Hook::current().map(|_| fallback())) else {
+        return std::ptr::null_mut();
+    };
+    // JSON text has no NUL byte: serde_json escapes U+0000.
+    std::ffi::CString::new(answer.to_string()).map_or(std::ptr::null_mut(), std::ffi::CString::into_raw)
+}
+
+/// Release a string made by kc_command.
+///
+/// # Safety
+/// `text` must come from kc_command and be released once.
+#[no_mangle]
+pub unsafe extern "C" fn kc_string_free(text: *mut c_char) {
+    if !text.is_null() {
+        // SAFETY: made by CString::into_raw in kc_command, released once per the contract.
+        drop(unsafe { std::ffi::CString::from_raw(text) });
+    }
+}
+
 /// Called by the shim's unload(): stop syncing and drop the hook.
 #[no_mangle]
 pub extern "C" fn kc_unload() {

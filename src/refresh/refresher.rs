@@ -3,7 +3,7 @@
 use super::index_cell::IndexCell;
 use super::source::NicSource;
 use crate::config::HookConfig;
-use crate::counters::Counters;
+use crate::counters::{Counters, Stat};
 use crate::index::{build_index, snapshot, NicIndex};
 use crate::log::{Level, DBG_SYNC};
 use crate::log_at;
@@ -212,7 +212,7 @@ impl Shared {
         status.last_duration = Some(duration);
         match result {
             Ok(index) => {
-                Counters::bump(&self.counters.sync_ok);
+                self.counters.bump(Stat::SyncOk);
                 if status.failures_in_row > 0 {
                     log_at!(Level::Info, CLOUDSTACK_SYNC_RECOVERED, status.failures_in_row);
                 }
@@ -223,7 +223,7 @@ impl Shared {
                 self.adopt(index, &previous, duration);
             }
             Err(error) => {
-                Counters::bump(&self.counters.sync_failed);
+                self.counters.bump(Stat::SyncFailed);
                 status.failures_in_row += 1;
                 status.last_error = Some(error.to_string());
                 let level = if status.failures_in_row == 1 { Level::Error } else { Level::Debug(DBG_SYNC) };
@@ -262,6 +262,10 @@ impl Shared {
                 log_at!(Level::Warn, CLOUDSTACK_SNAPSHOT_WRITE_FAILED, path.display(), error);
             }
         }
+        self.counters.set(Stat::Nics, index.len() as i64);
+        self.counters.set(Stat::RefusedCollision, index.refused().len() as i64);
+        let now = SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+        self.counters.set(Stat::LastSyncTime, now as i64);
         self.index.replace(index, true);
     }
 }

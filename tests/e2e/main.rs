@@ -5,4 +5,5 @@ mod lab;
 mod core_stories;
 mod demo;
 mod lab_selftest;
+mod operations_stories;
 mod reliability_stories;

@@ -49,7 +49,8 @@ impl Client {
         if other == mac {
             other[5] ^= 0xff;
         }
-        let since_2000 = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs().saturating_sub(DUID_EPOCH));
+        let since_2000 =
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs().saturating_sub(DUID_EPOCH));
         Client { mac, duid: duid_llt(since_2000 as u32, other), iaid: random_u64() as u32 }
     }
 
@@ -192,7 +193,9 @@ impl Router {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return match malformed {
-                    Some(e) => Err(io::Error::new(io::ErrorKind::InvalidData, format!("only a malformed answer came: {e}"))),
+                    Some(e) => {
+                        Err(io::Error::new(io::ErrorKind::InvalidData, format!("only a malformed answer came: {e}")))
+                    }
                     None => Ok(None),
                 };
             }
@@ -204,7 +207,9 @@ impl Router {
                 Err(e) => return Err(e),
             };
             match relay::parse_relay_reply(&buf[..n]).and_then(|layer| relay::innermost(layer.message)) {
-                Ok(inner) if wanted.is_none() || relay::transaction_id(inner) == wanted => return Ok(Some(inner.to_vec())),
+                Ok(inner) if wanted.is_none() || relay::transaction_id(inner) == wanted => {
+                    return Ok(Some(inner.to_vec()))
+                }
                 Ok(_) => {} // an earlier exchange's late answer
                 Err(e) => malformed = Some(e),
             }
@@ -257,7 +262,8 @@ pub fn parse_answer(message: &[u8]) -> Result<Answer, String> {
     if message.len() < 4 {
         return Err(format!("a {}-byte message", message.len()));
     }
-    let framing = check_framing(&message[4..]).map_err(|e| format!("{} message: {e}", relay::message_name(message[0])))?;
+    let framing =
+        check_framing(&message[4..]).map_err(|e| format!("{} message: {e}", relay::message_name(message[0])))?;
     let mut decoder = Decoder::new(message);
     let decoded = Message::decode(&mut decoder).map_err(|e| format!("dhcproto: {e}"))?;
     if !decoder.buffer().is_empty() {
@@ -413,7 +419,10 @@ mod tests {
         let bytes = client_message(5, &c, Some(&[0, 1, 2, 3]), &[hint.clone()]);
         assert_eq!(bytes[0], 5);
         let m = Message::decode(&mut Decoder::new(&bytes)).unwrap();
-        assert_eq!(m.opts().get(OptionCode::ClientId), Some(&DhcpOption::ClientId(vec![0, 2, 0, 0, 0x0a, 0x4c, b'v', b'm', b'-', b'1', b'7'])));
+        assert_eq!(
+            m.opts().get(OptionCode::ClientId),
+            Some(&DhcpOption::ClientId(vec![0, 2, 0, 0, 0x0a, 0x4c, b'v', b'm', b'-', b'1', b'7']))
+        );
         assert_eq!(m.opts().get(OptionCode::ServerId), Some(&DhcpOption::ServerId(vec![0, 1, 2, 3])));
         assert_eq!(m.opts().get(OptionCode::ElapsedTime), Some(&DhcpOption::ElapsedTime(0)));
         assert!(m.opts().get(OptionCode::ORO).is_some());
@@ -427,7 +436,11 @@ mod tests {
         ia_pd_bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 26, 0, 25, 0, 0, 0, 0, 0, 0, 0, 0, 60]);
         ia_pd_bytes.extend_from_slice(&hint.prefix.octets());
         assert!(bytes.ends_with(&ia_pd_bytes), "IA_PD last: {bytes:02x?}");
-        assert_eq!(client_message(8, &c, Some(&[0, 1]), &[]).windows(2).filter(|w| *w == [0, 6]).count(), 0, "no ORO in a Release");
+        assert_eq!(
+            client_message(8, &c, Some(&[0, 1]), &[]).windows(2).filter(|w| *w == [0, 6]).count(),
+            0,
+            "no ORO in a Release"
+        );
     }
 
     #[test]
@@ -451,7 +464,10 @@ mod tests {
         let inner = relay::innermost(&relay_reply(&kea_advertise([1, 2, 3]))).unwrap().to_vec();
         let answer = parse_answer(&inner).unwrap();
         assert_eq!(answer.msg_type, MessageType::Advertise);
-        assert_eq!(answer.server_id.as_deref(), Some(&[0, 1, 0, 1, 0x2e, 0xbe, 0x8d, 0x10, 0x02, 0x42, 0xac, 0x11, 0, 2][..]));
+        assert_eq!(
+            answer.server_id.as_deref(),
+            Some(&[0, 1, 0, 1, 0x2e, 0xbe, 0x8d, 0x10, 0x02, 0x42, 0xac, 0x11, 0, 2][..])
+        );
         let live = Delegated { prefix: "2a00:f10:500:1170::".parse().unwrap(), len: 60, preferred: 300, valid: 600 };
         let gone = Delegated { prefix: "2a00:f10:500:10::".parse().unwrap(), len: 60, preferred: 0, valid: 0 };
         assert_eq!(answer.prefixes, [live.clone(), gone]);
@@ -492,8 +508,9 @@ mod tests {
         let kea = UdpSocket::bind("[::1]:0").unwrap();
         let std::net::SocketAddr::V6(kea_addr) = kea.local_addr().unwrap() else { unreachable!() };
         let socket = UdpSocket::bind("[::1]:0").unwrap();
-        let r = Router::new(socket, kea_addr, "fd00:4b43:1::1".parse().unwrap(), b"VLAN709", MacCarrier::ClientLinkLayer)
-            .with_timeout(Duration::from_secs(2));
+        let r =
+            Router::new(socket, kea_addr, "fd00:4b43:1::1".parse().unwrap(), b"VLAN709", MacCarrier::ClientLinkLayer)
+                .with_timeout(Duration::from_secs(2));
         let fake_kea = std::thread::spawn(move || {
             let mut buf = [0u8; 2048];
             let (n, from) = kea.recv_from(&mut buf).unwrap();

@@ -272,7 +272,10 @@ mod tests {
     #[test]
     fn a_mac_gives_its_eui64_link_local_with_the_universal_local_bit_flipped() {
         assert_eq!(eui64_link_local(MAC), peer());
-        assert_eq!(eui64_link_local([0x06, 0x32, 0xb2, 0, 3, 0x57]), "fe80::432:b2ff:fe00:357".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            eui64_link_local([0x06, 0x32, 0xb2, 0, 3, 0x57]),
+            "fe80::432:b2ff:fe00:357".parse::<Ipv6Addr>().unwrap()
+        );
         assert_eq!(mac_text([0x06, 0x32, 0xb2, 0, 3, 0x57]), "06:32:b2:00:03:57");
     }
 

@@ -1,0 +1,63 @@
+// Control commands, registered at load: Kea hands over the command, Rust writes the answer.
+#include "kea_cloudstack.h"
+#include "shim_commands.h"
+#include "shim_facts.h"
+#include "shim_log.h"
+
+#include <cc/command_interpreter.h>
+#include <cc/data.h>
+#include <hooks/hooks.h>
+
+#include <exception>
+#include <string>
+
+using namespace isc::data;
+using namespace isc::hooks;
+
+namespace {
+
+const char* const COMMANDS[] = {"cloudstack-status", "cloudstack-lookup", "cloudstack-resync"};
+
+int answerCommand(CalloutHandle& handle) {
+    std::string name = "cloudstack";
+    try {
+        ConstElementPtr command;
+        handle.getArgument("command", command);
+        ConstElementPtr arguments;
+        name = isc::config::parseCommand(arguments, command);
+        const std::string json = arguments ? arguments->str() : std::string();
+        char* answer = kc_command(isc::cloudstack::bytesOf(name), isc::cloudstack::bytesOf(json));
+        if (!answer) {
+            handle.setArgument("response", isc::config::createAnswer(isc::config::CONTROL_RESULT_ERROR,
+                                                                     name + ": the hook is not loaded"));
+            return 0;
+        }
+        std::string text(answer);
+        kc_string_free(answer);
+        // Kea reads the response back as ConstElementPtr; boost::any needs that exact type.
+        ConstElementPtr response = Element::fromJSON(text);
+        handle.setArgument("response", response);
+    } catch (const std::exception& ex) {
+        handle.setArgument("response", isc::config::createAnswer(isc::config::CONTROL_RESULT_ERROR,
+                                                                 name + " failed: " + ex.what()));
+    }
+    return 0;
+}
+
+extern "C" int commandCallout(CalloutHandle& handle) {
+    return answerCommand(handle);
+}
+
+} // namespace
+
+namespace isc {
+namespace cloudstack {
+
+void registerCommands(LibraryHandle& handle) {
+    for (const char* command : COMMANDS) {
+        handle.registerCommandCallout(command, commandCallout);
+    }
+}
+
+} // namespace cloudstack
+} // namespace isc

@@ -1,0 +1,16 @@
+// Control commands of the hook.
+#ifndef KEA_CLOUDSTACK_SHIM_COMMANDS_H
+#define KEA_CLOUDSTACK_SHIM_COMMANDS_H
+
+#include <hooks/library_handle.h>
+
+namespace isc {
+namespace cloudstack {
+
+/// Register cloudstack-status, cloudstack-lookup and cloudstack-resync with Kea.
+void registerCommands(isc::hooks::LibraryHandle& handle);
+
+} // namespace cloudstack
+} // namespace isc
+
+#endif

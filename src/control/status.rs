@@ -1,0 +1,57 @@
+//! `cloudstack-status`: the index, the last syncs, the counters.
+use super::{answer, RESULT_SUCCESS};
+use crate::counters::Stat;
+use crate::hook::Hook;
+use crate::cloudstack::signature::iso8601_utc;
+use serde_json::{json, Map, Value};
+use std::time::{Instant, SystemTime};
+
+/// How many refused NICs the answer lists (the count is always whole).
+const REFUSED_LISTED: usize = 100;
+
+/// The status answer.
+pub fn status(hook: &Hook) -> Value {
+    let index = hook.index.current();
+    let sync = hook.refresher.status();
+    let per_vlan = index.per_vlan();
+    let vlans: Vec<Value> = hook
+        .cfg
+        .vlans
+        .iter()
+        .map(|v| json!({"vlan": v.vlan, "interface-id": v.interface_id, "prefix": v.prefix.to_string(), "nics": per_vlan.get(&v.vlan).copied().unwrap_or(0)}))
+        .collect();
+    let age = |t: Option<SystemTime>| t.and_then(|t| SystemTime::now().duration_since(t).ok()).map(|d| d.as_secs());
+    let last_result = match (&sync.last_error, sync.last_finished) {
+        (_, None) => "none yet".to_string(),
+        (None, Some(_)) => "ok".to_string(),
+        (Some(error), Some(_)) => format!("failed: {error}"),
+    };
+    let refused: Vec<Value> = index
+        .refused()
+        .iter()
+        .take(REFUSED_LISTED)
+        .map(|r| json!({"nic-id": r.nic_id, "vm-id": r.vm_id, "vlan": r.vlan, "mac": r.mac.map(|m| m.to_string()), "reason": r.reason}))
+        .collect();
+    let counters: Map<String, Value> = Stat::ALL.iter().map(|s| (s.name().to_string(), json!(hook.counters.get(*s)))).collect();
+    let arguments = json!({
+        "nics": index.len(),
+        "vms-read": index.vms_read(),
+        "authoritative": hook.index.is_authoritative(),
+        "vlans": vlans,
+        "sync-running": sync.running,
+        "last-sync": {
+            "finished": sync.last_finished.map(iso8601_utc),
+            "age-seconds": age(sync.last_finished),
+            "duration-ms": sync.last_duration.map(|d| d.as_millis() as u64),
+            "result": last_result,
+        },
+        "last-success": sync.last_success.map(iso8601_utc),
+        "failures-in-row": sync.failures_in_row,
+        "next-sync-seconds": sync.next_periodic.map(|t| t.saturating_duration_since(Instant::now()).as_secs()),
+        "refused-count": index.refused().len(),
+        "refused": refused,
+        "counters": counters,
+    });
+    let text = format!("{} NICs on {} VLANs; last sync {last_result}", index.len(), per_vlan.len());
+    answer(RESULT_SUCCESS, text, Some(arguments))
+}
