@@ -15,6 +15,7 @@ pub mod mac;
 pub mod prefix;
 pub mod refresh;
 pub mod relay;
+pub mod render;
 
 #[allow(unsafe_code)]
 mod ffi;

@@ -44,25 +44,33 @@ pub struct ApiClient {
     secret: String,
     page_size: u32,
     zone_id: Option<String>,
+    progress: Option<Box<dyn Fn(usize) + Send + Sync>>,
 }
 
 impl ApiClient {
     /// A client; TLS certificates are verified against the system's trust store.
     pub fn new(url: &str, api_key: &str, secret: &str, page_size: u32, zone_id: Option<String>, timeout: Duration) -> ApiClient {
         let agent = ureq::AgentBuilder::new().timeout(timeout).redirects(0).build();
-        ApiClient { agent, url: url.to_string(), api_key: api_key.to_string(), secret: secret.to_string(), page_size, zone_id }
+        ApiClient { agent, url: url.to_string(), api_key: api_key.to_string(), secret: secret.to_string(), page_size, zone_id, progress: None }
+    }
+
+    /// Call `progress` with the number of VMs read so far after each page.
+    pub fn with_progress(mut self, progress: Box<dyn Fn(usize) + Send + Sync>) -> ApiClient {
+        self.progress = Some(progress);
+        self
     }
 
     /// Every VM the account can see, in and outside projects.
     /// Gives up between pages once `stop` is set.
     pub fn list_all_vms(&self, stop: &AtomicBool) -> Result<Vec<Vm>, ApiError> {
-        let mut vms = self.list_vms_pass(None, stop)?;
-        vms.extend(self.list_vms_pass(Some("-1"), stop)?);
+        let mut vms = Vec::new();
+        self.list_vms_pass(None, stop, &mut vms)?;
+        self.list_vms_pass(Some("-1"), stop, &mut vms)?;
         Ok(vms)
     }
 
-    fn list_vms_pass(&self, project: Option<&str>, stop: &AtomicBool) -> Result<Vec<Vm>, ApiError> {
-        let mut vms = Vec::new();
+    fn list_vms_pass(&self, project: Option<&str>, stop: &AtomicBool, vms: &mut Vec<Vm>) -> Result<(), ApiError> {
+        let first = vms.len();
         for page in 1..=MAX_PAGES {
             if stop.load(Ordering::Relaxed) {
                 return Err(ApiError::Transport("stopped".to_string()));
@@ -70,9 +78,12 @@ impl ApiClient {
             let body = self.list_vms_page(project, page)?;
             let got = body.virtualmachine.len();
             vms.extend(body.virtualmachine);
+            if let Some(progress) = &self.progress {
+                progress(vms.len());
+            }
             let total = body.count.unwrap_or(0) as usize;
-            if got == 0 || got < self.page_size as usize || vms.len() >= total {
-                return Ok(vms);
+            if got == 0 || got < self.page_size as usize || vms.len() - first >= total {
+                return Ok(());
             }
         }
         Err(ApiError::Body(format!("more than {MAX_PAGES} pages")))

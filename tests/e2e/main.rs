@@ -2,6 +2,7 @@
 //! each story in its own lab (see `lab`). Needs root, dockerd and the image named by `KC_IMAGE`.
 mod lab;
 
+mod cli_stories;
 mod core_stories;
 mod demo;
 mod lab_selftest;

@@ -416,7 +416,7 @@ mod tests {
     fn a_client_message_carries_the_duid_the_server_id_and_one_ia_pd() {
         let c = Client::with_duid(MAC, duid_en(2636, b"vm-17"));
         let hint = Delegated { prefix: "2a00:f10:500:1170::".parse().unwrap(), len: 60, preferred: 0, valid: 0 };
-        let bytes = client_message(5, &c, Some(&[0, 1, 2, 3]), &[hint.clone()]);
+        let bytes = client_message(5, &c, Some(&[0, 1, 2, 3]), std::slice::from_ref(&hint));
         assert_eq!(bytes[0], 5);
         let m = Message::decode(&mut Decoder::new(&bytes)).unwrap();
         assert_eq!(

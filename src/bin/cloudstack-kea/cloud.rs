@@ -1,0 +1,34 @@
+//! Reading the configuration and the CloudStack API once, as a sync of the hook would.
+use dhcp_cloudstack::cloudstack::ApiClient;
+use dhcp_cloudstack::config::HookConfig;
+use dhcp_cloudstack::index::{build_index, NicIndex};
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::AtomicBool;
+
+/// The hook parameters in `path`, checked as Kea's load would check them.
+pub fn load_config(path: &str) -> Result<HookConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let value: serde_json::Value = serde_json::from_str(&dhcp_cloudstack::render::strip_comments(&text))
+        .map_err(|e| format!("{path}: not JSON: {e}"))?;
+    // Accept the parameters map itself, or a whole hook entry with "parameters".
+    let parameters = value.get("parameters").unwrap_or(&value);
+    HookConfig::from_json(parameters).map_err(|e| format!("{path}: {e}"))
+}
+
+/// Every VM of the API, indexed; progress on stderr when it is a terminal.
+pub fn read_index(cfg: &HookConfig) -> Result<NicIndex, String> {
+    let secret = cfg.secret_key().map_err(|e| e.to_string())?;
+    let mut client = ApiClient::new(&cfg.api_url, &cfg.api_key, &secret, cfg.page_size, cfg.zone_id.clone(), cfg.request_timeout);
+    let terminal = std::io::stderr().is_terminal();
+    if terminal {
+        client = client.with_progress(Box::new(|read| {
+            eprint!("\rreading VMs from the API: {read}");
+            let _ = std::io::stderr().flush();
+        }));
+    }
+    let vms = client.list_all_vms(&AtomicBool::new(false)).map_err(|e| e.to_string())?;
+    if terminal {
+        eprintln!("\rreading VMs from the API: {} done", vms.len());
+    }
+    Ok(build_index(&vms, cfg, None))
+}
