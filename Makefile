@@ -33,3 +33,11 @@ fuzz:
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t corpus/$$t -- -runs=$(FUZZ_RUNS) -max_len=4096 -print_final_stats=1 2>&1 | \
 	    grep -E 'stat::number_of_executed_units|Done|SUMMARY|crash' ; \
 	done
+
+# Benchmarks: writes BENCHMARKS.md (figures as ratios against baselines run side by side).
+.PHONY: bench
+bench: setup image
+	command -v valgrind >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null)
+	cargo build --locked --release --example packet_path
+	KC_IMAGE=$(IMAGE) KC_PACKET_PATH_BENCH=$(CURDIR)/target/release/examples/packet_path \
+	  cargo test --locked --release --features e2e --test e2e -- --ignored --nocapture --test-threads=1 bench_

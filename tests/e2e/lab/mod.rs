@@ -21,6 +21,7 @@ mod child;
 mod client_link;
 mod control;
 pub mod dhcp6;
+pub mod load;
 mod host;
 mod kea_box;
 mod kea_config;
@@ -38,6 +39,7 @@ use serde_json::{json, Map, Value};
 
 pub use child::Daemon;
 pub use client_link::{ClientLink, Dhclient};
+pub use control::send_command;
 pub use host::{in_netns, run as host_run, wait_until, NetNs};
 pub use kea_config::HOOK_LIBRARY;
 pub use leases::LeaseRow;
@@ -306,7 +308,7 @@ impl Lab {
     }
 
     fn wait_until_serving(&self) {
-        let deadline = Duration::from_secs(40);
+        let deadline = Duration::from_secs(180); // large static configs (benchmarks) take a while
         let mut running = true;
         let started = wait_until(deadline, || {
             running = self.kea.kea_running();
