@@ -20,7 +20,7 @@ const NICS: u32 = 1_000_000;
 struct Silent;
 
 impl NicSource for Silent {
-    fn list_vms(&self, _stop: &AtomicBool) -> Result<Vec<Vm>, ApiError> {
+    fn list_vms(&self, _stop: &AtomicBool, _page: &mut dyn FnMut(Vec<Vm>)) -> Result<(), ApiError> {
         Err(ApiError::Transport("benchmark".into()))
     }
 }

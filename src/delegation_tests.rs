@@ -17,9 +17,9 @@ struct Cloud {
 }
 
 impl NicSource for Arc<Cloud> {
-    fn list_vms(&self, _stop: &AtomicBool) -> Result<Vec<Vm>, ApiError> {
+    fn list_vms(&self, _stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<(), ApiError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        self.vms.lock().clone()
+        self.vms.lock().clone().map(page)
     }
 }
 

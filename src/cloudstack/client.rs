@@ -60,30 +60,31 @@ impl ApiClient {
         self
     }
 
-    /// Every VM the account can see, in and outside projects.
-    /// Gives up between pages once `stop` is set.
-    pub fn list_all_vms(&self, stop: &AtomicBool) -> Result<Vec<Vm>, ApiError> {
-        let mut vms = Vec::new();
-        self.list_vms_pass(None, stop, &mut vms)?;
-        self.list_vms_pass(Some("-1"), stop, &mut vms)?;
-        Ok(vms)
+    /// Every VM the account can see, handed over page by page (outside projects, then in them).
+    /// Gives up between pages once `stop` is set; a failed page fails the whole listing.
+    pub fn for_each_page(&self, stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<usize, ApiError> {
+        let mut read = self.list_vms_pass(None, stop, 0, page)?;
+        read = self.list_vms_pass(Some("-1"), stop, read, page)?;
+        Ok(read)
     }
 
-    fn list_vms_pass(&self, project: Option<&str>, stop: &AtomicBool, vms: &mut Vec<Vm>) -> Result<(), ApiError> {
-        let first = vms.len();
+    fn list_vms_pass(&self, project: Option<&str>, stop: &AtomicBool, mut read: usize, sink: &mut dyn FnMut(Vec<Vm>)) -> Result<usize, ApiError> {
+        let mut in_pass = 0;
         for page in 1..=MAX_PAGES {
             if stop.load(Ordering::Relaxed) {
                 return Err(ApiError::Transport("stopped".to_string()));
             }
             let body = self.list_vms_page(project, page)?;
             let got = body.virtualmachine.len();
-            vms.extend(body.virtualmachine);
-            if let Some(progress) = &self.progress {
-                progress(vms.len());
-            }
             let total = body.count.unwrap_or(0) as usize;
-            if got == 0 || got < self.page_size as usize || vms.len() - first >= total {
-                return Ok(());
+            read += got;
+            in_pass += got;
+            sink(body.virtualmachine);
+            if let Some(progress) = &self.progress {
+                progress(read);
+            }
+            if got == 0 || got < self.page_size as usize || in_pass >= total {
+                return Ok(read);
             }
         }
         Err(ApiError::Body(format!("more than {MAX_PAGES} pages")))

@@ -10,53 +10,86 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::net::Ipv4Addr;
 
-/// Build the index of `vms` for the configured VLANs. When two live NICs of a VLAN get the
-/// same prefix, the one that held it in `previous` keeps it (prefixes stay stable); failing
-/// that, the NIC with the smaller id. The other is refused.
+/// Build the index of `vms` for the configured VLANs in one go (see `IndexBuilder`).
 pub fn build_index(vms: &[Vm], cfg: &HookConfig, previous: Option<&NicIndex>) -> NicIndex {
-    let mut winners: HashMap<Ipv6Net, IndexedNic> = HashMap::new();
-    let mut seen_macs: HashMap<(Mac, u16), String> = HashMap::new();
-    let mut refused = Vec::new();
-    for vm in vms.iter().filter(|vm| !vm.is_gone()) {
-        for nic in &vm.nics {
-            let Some(vlan) = nic.vlan().and_then(|tag| cfg.vlan(tag)) else {
-                continue; // untagged or not a VLAN we serve
-            };
-            let candidate = match place(vm, nic, vlan, cfg.delegated_length) {
-                Ok(candidate) => candidate,
-                Err(reason) => {
-                    refused.push(refusal(vm, nic, vlan.vlan, Mac::parse_text(nic.macaddress.as_deref().unwrap_or("")), reason));
-                    continue;
-                }
-            };
-            if let Some(first) = seen_macs.insert((candidate.mac, vlan.vlan), candidate.nic_id.clone()) {
-                let reason = format!("MAC also on NIC {first} of the same VLAN");
-                refused.push(refusal(vm, nic, vlan.vlan, Some(candidate.mac), reason));
-                continue;
-            }
-            match winners.entry(candidate.prefix) {
-                Entry::Vacant(slot) => {
-                    slot.insert(candidate);
-                }
-                Entry::Occupied(mut slot) => {
-                    let (keep, lose) = if first_keeps(slot.get(), &candidate, previous) {
-                        (slot.get().clone(), candidate)
-                    } else {
-                        (candidate, slot.get().clone())
-                    };
-                    refused.push(RefusedNic {
-                        mac: Some(lose.mac),
-                        vlan: lose.vlan,
-                        nic_id: lose.nic_id.clone(),
-                        vm_id: lose.vm_id.clone(),
-                        reason: format!("same number as NIC {} (VM {}), which keeps {}", keep.nic_id, keep.vm_id, keep.prefix),
-                    });
-                    slot.insert(keep);
-                }
+    let mut builder = IndexBuilder::new(cfg, previous);
+    builder.add(vms);
+    builder.finish()
+}
+
+/// Builds an index page by page, so a sync never holds the whole listing. When two live NICs
+/// of a VLAN get the same prefix, the one that held it in `previous` keeps it (prefixes stay
+/// stable); failing that, the NIC with the smaller id. The other is refused.
+pub struct IndexBuilder<'a> {
+    cfg: &'a HookConfig,
+    previous: Option<&'a NicIndex>,
+    winners: HashMap<Ipv6Net, IndexedNic>,
+    /// The prefix each (MAC, VLAN) was placed at, to refuse a MAC seen twice on a VLAN.
+    seen_macs: HashMap<(Mac, u16), Ipv6Net>,
+    refused: Vec<RefusedNic>,
+    vms_read: usize,
+}
+
+impl<'a> IndexBuilder<'a> {
+    /// An empty builder for this configuration.
+    pub fn new(cfg: &'a HookConfig, previous: Option<&'a NicIndex>) -> IndexBuilder<'a> {
+        IndexBuilder { cfg, previous, winners: HashMap::new(), seen_macs: HashMap::new(), refused: Vec::new(), vms_read: 0 }
+    }
+
+    /// Take in one page of VMs.
+    pub fn add(&mut self, vms: &[Vm]) {
+        self.vms_read += vms.len();
+        for vm in vms.iter().filter(|vm| !vm.is_gone()) {
+            for nic in &vm.nics {
+                self.add_nic(vm, nic);
             }
         }
     }
-    NicIndex::new(winners.into_values().collect(), refused, vms.len())
+
+    fn add_nic(&mut self, vm: &Vm, nic: &Nic) {
+        let Some(vlan) = nic.vlan().and_then(|tag| self.cfg.vlan(tag)) else {
+            return; // untagged or not a VLAN we serve
+        };
+        let candidate = match place(vm, nic, vlan, self.cfg.delegated_length) {
+            Ok(candidate) => candidate,
+            Err(reason) => {
+                let mac = Mac::parse_text(nic.macaddress.as_deref().unwrap_or(""));
+                self.refused.push(refusal(vm, nic, vlan.vlan, mac, reason));
+                return;
+            }
+        };
+        if let Some(first) = self.seen_macs.insert((candidate.mac, vlan.vlan), candidate.prefix) {
+            let holder = self.winners.get(&first).map_or("another", |n| n.nic_id.as_str());
+            let reason = format!("MAC also on NIC {holder} of the same VLAN");
+            self.refused.push(refusal(vm, nic, vlan.vlan, Some(candidate.mac), reason));
+            return;
+        }
+        match self.winners.entry(candidate.prefix) {
+            Entry::Vacant(slot) => {
+                slot.insert(candidate);
+            }
+            Entry::Occupied(mut slot) => {
+                let (keep, lose) = if first_keeps(slot.get(), &candidate, self.previous) {
+                    (slot.get().clone(), candidate)
+                } else {
+                    (candidate, slot.get().clone())
+                };
+                self.refused.push(RefusedNic {
+                    mac: Some(lose.mac),
+                    vlan: lose.vlan,
+                    nic_id: lose.nic_id.clone(),
+                    vm_id: lose.vm_id.clone(),
+                    reason: format!("same number as NIC {} (VM {}), which keeps {}", keep.nic_id, keep.vm_id, keep.prefix),
+                });
+                slot.insert(keep);
+            }
+        }
+    }
+
+    /// The index of everything added.
+    pub fn finish(self) -> NicIndex {
+        NicIndex::new(self.winners.into_values().collect(), self.refused, self.vms_read)
+    }
 }
 
 fn first_keeps(first: &IndexedNic, second: &IndexedNic, previous: Option<&NicIndex>) -> bool {

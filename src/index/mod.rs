@@ -4,5 +4,5 @@ mod builder;
 mod nic_index;
 pub mod snapshot;
 
-pub use builder::build_index;
+pub use builder::{build_index, IndexBuilder};
 pub use nic_index::{IndexedNic, NicIndex, RefusedNic};

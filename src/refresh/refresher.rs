@@ -4,7 +4,7 @@ use super::index_cell::IndexCell;
 use super::source::NicSource;
 use crate::config::HookConfig;
 use crate::counters::{Counters, Stat};
-use crate::index::{build_index, snapshot, NicIndex};
+use crate::index::{snapshot, IndexBuilder, NicIndex};
 use crate::log::{Level, DBG_SYNC};
 use crate::log_at;
 use parking_lot::{Condvar, Mutex};
@@ -201,10 +201,12 @@ impl Shared {
         log_at!(Level::Debug(DBG_SYNC), CLOUDSTACK_SYNC_STARTED, reason.text());
         self.status.lock().running = true;
         let started = Instant::now();
-        let outcome = self.source.list_vms(&self.stopping);
-        let duration = started.elapsed();
         let previous = self.index.current();
-        let result = outcome.map(|vms| build_index(&vms, &self.cfg, Some(&previous)));
+        // Pages go straight into the builder: a sync never holds the whole listing.
+        let mut builder = IndexBuilder::new(&self.cfg, Some(&previous));
+        let outcome = self.source.list_vms(&self.stopping, &mut |page| builder.add(&page));
+        let duration = started.elapsed();
+        let result = outcome.map(|()| builder.finish());
         let mut status = self.status.lock();
         status.running = false;
         status.attempts += 1;
@@ -283,10 +285,11 @@ mod tests {
     }
 
     impl NicSource for Arc<Scripted> {
-        fn list_vms(&self, _stop: &AtomicBool) -> Result<Vec<Vm>, ApiError> {
+        fn list_vms(&self, _stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<(), ApiError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let mut answers = self.answers.lock();
-            if answers.len() > 1 { answers.remove(0) } else { answers[0].clone() }
+            let answer = if answers.len() > 1 { answers.remove(0) } else { answers[0].clone() };
+            answer.map(page)
         }
     }
 

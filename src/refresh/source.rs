@@ -5,8 +5,9 @@ use std::sync::atomic::AtomicBool;
 
 /// Something that lists every VM with its NICs.
 pub trait NicSource: Send + Sync {
-    /// The full listing, or why it could not be had. Gives up between pages once `stop` is set.
-    fn list_vms(&self, stop: &AtomicBool) -> Result<Vec<Vm>, ApiError>;
+    /// The full listing, handed to `page` piece by piece, or why it could not be had (then
+    /// what was handed over must be thrown away). Gives up between pages once `stop` is set.
+    fn list_vms(&self, stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<(), ApiError>;
 }
 
 /// The CloudStack API of the configuration. The secret is read at each sync, so a rotated
@@ -23,7 +24,7 @@ impl CloudStackSource {
 }
 
 impl NicSource for CloudStackSource {
-    fn list_vms(&self, stop: &AtomicBool) -> Result<Vec<Vm>, ApiError> {
+    fn list_vms(&self, stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<(), ApiError> {
         let secret = self.cfg.secret_key().map_err(|e| ApiError::Transport(e.to_string()))?;
         let client = ApiClient::new(
             &self.cfg.api_url,
@@ -33,6 +34,6 @@ impl NicSource for CloudStackSource {
             self.cfg.zone_id.clone(),
             self.cfg.request_timeout,
         );
-        client.list_all_vms(stop)
+        client.for_each_page(stop, page).map(|_| ())
     }
 }

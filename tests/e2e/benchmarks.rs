@@ -29,6 +29,7 @@ fn sample_lab(vms: usize, hook: bool, threads: Option<u32>, reservations: Vec<Va
         reservations,
         standin_args: vec!["--sample-cloud".into(), vms.to_string()],
         hook_params: json!({"warmup-timeout": 120, "request-timeout": 60}).as_object().unwrap().clone(),
+        hook_debug: false,
         ..LabSpec::default()
     });
     (lab, started.elapsed())
@@ -183,7 +184,7 @@ fn index_rows(rows: &mut Vec<Row>, log: &mut String) {
         let started = Instant::now();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_cloudstack-kea"))
             .args(["check", "--config", config.to_str().unwrap()])
-            .stdout(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
         let (status, peak_kib) = wait_with_peak_rss(child);

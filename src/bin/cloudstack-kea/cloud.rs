@@ -1,7 +1,7 @@
 //! Reading the configuration and the CloudStack API once, as a sync of the hook would.
 use dhcp_cloudstack::cloudstack::ApiClient;
 use dhcp_cloudstack::config::HookConfig;
-use dhcp_cloudstack::index::{build_index, NicIndex};
+use dhcp_cloudstack::index::{IndexBuilder, NicIndex};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::AtomicBool;
 
@@ -26,9 +26,11 @@ pub fn read_index(cfg: &HookConfig) -> Result<NicIndex, String> {
             let _ = std::io::stderr().flush();
         }));
     }
-    let vms = client.list_all_vms(&AtomicBool::new(false)).map_err(|e| e.to_string())?;
+    // Pages go straight into the index, as in the hook's sync.
+    let mut builder = IndexBuilder::new(cfg, None);
+    let read = client.for_each_page(&AtomicBool::new(false), &mut |page| builder.add(&page)).map_err(|e| e.to_string())?;
     if terminal {
-        eprintln!("\rreading VMs from the API: {} done", vms.len());
+        eprintln!("\rreading VMs from the API: {read} done");
     }
-    Ok(build_index(&vms, cfg, None))
+    Ok(builder.finish())
 }

@@ -53,11 +53,13 @@ pub fn kea_config(spec: &LabSpec, kea_addr: Ipv6Addr, api_url: &str, api_key: &s
     } else {
         json!({ "name": "kea-dhcp6", "output-options": [{ "output": "stdout" }], "severity": "INFO" })
     };
-    // The hook's own debug lines are always visible: stories assert on them.
-    let hook_logger = json!({
-        "name": "kea-dhcp6.cloudstack-hooks", "output-options": [{ "output": "stdout" }],
-        "severity": "DEBUG", "debuglevel": 99
-    });
+    // The hook's own debug lines are visible unless the spec says otherwise: stories assert on them,
+    // benchmarks turn them off to log as little as the baselines.
+    let hook_logger = if spec.hook_debug {
+        json!({ "name": "kea-dhcp6.cloudstack-hooks", "output-options": [{ "output": "stdout" }], "severity": "DEBUG", "debuglevel": 99 })
+    } else {
+        json!({ "name": "kea-dhcp6.cloudstack-hooks", "output-options": [{ "output": "stdout" }], "severity": "INFO" })
+    };
 
     let mut dhcp6 = json!({
         "interfaces-config": { "interfaces": [format!("{KEA_IFACE}/{kea_addr}")] },

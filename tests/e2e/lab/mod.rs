@@ -92,8 +92,10 @@ pub struct LabSpec {
     pub standin_fault: Option<Value>,
     /// `NAME=value` pairs added to Kea's environment.
     pub kea_env: Vec<String>,
-    /// Kea's own loggers at DEBUG 99 too (the hook's always are).
+    /// Kea's own loggers at DEBUG 99 too.
     pub kea_debug: bool,
+    /// The hook's logger at DEBUG 99 (default) or INFO.
+    pub hook_debug: bool,
 }
 
 impl Default for LabSpec {
@@ -111,6 +113,7 @@ impl Default for LabSpec {
             standin_fault: None,
             kea_env: Vec::new(),
             kea_debug: false,
+            hook_debug: true,
         }
     }
 }
@@ -190,16 +193,19 @@ impl Lab {
     /// The UDP socket bound to `[router_addr]:547` inside the router namespace: the test plays the relay with it.
     /// There is one per lab; each call returns a handle to it, so several relay personas can share the port.
     pub fn router_socket(&self) -> UdpSocket {
-        let socket = self.relay_socket.get_or_init(|| {
-            let addr = SocketAddr::V6(SocketAddrV6::new(self.router_addr(), 547, 0, 0));
-            let socket = self
-                .router_ns
-                .enter(move || UdpSocket::bind(addr))
-                .unwrap_or_else(|e| panic!("lab: bind {addr} in the router namespace: {e}"));
-            socket.set_read_timeout(Some(Duration::from_secs(5))).expect("lab: set_read_timeout");
-            socket
-        });
+        let socket = self.relay_socket.get_or_init(|| self.bind_relay_port(self.router_addr()));
         socket.try_clone().expect("lab: clone the relay socket")
+    }
+
+    /// UDP `[address]:547` inside the router namespace.
+    fn bind_relay_port(&self, address: Ipv6Addr) -> UdpSocket {
+        let addr = SocketAddr::V6(SocketAddrV6::new(address, 547, 0, 0));
+        let socket = self
+            .router_ns
+            .enter(move || UdpSocket::bind(addr))
+            .unwrap_or_else(|e| panic!("lab: bind {addr} in the router namespace: {e}"));
+        socket.set_read_timeout(Some(Duration::from_secs(5))).expect("lab: set_read_timeout");
+        socket
     }
 
     /// A relay socket of its own for concurrent relays: `[<lab net>::<host>]:547`, the address added to the
@@ -208,13 +214,7 @@ impl Lab {
         let address = subnet_addr(self.pid16, self.seq, 0, host);
         let iface = format!("kcr{}", self.id);
         let _ = self.router_ns.command("ip").args(["addr", "add", &format!("{address}/64"), "dev", &iface, "nodad"]).output();
-        let addr = SocketAddr::V6(SocketAddrV6::new(address, 547, 0, 0));
-        let socket = self
-            .router_ns
-            .enter(move || UdpSocket::bind(addr))
-            .unwrap_or_else(|e| panic!("lab: bind {addr} in the router namespace: {e}"));
-        socket.set_read_timeout(Some(Duration::from_secs(5))).expect("lab: set_read_timeout");
-        socket
+        self.bind_relay_port(address)
     }
 
     /// Kea's address (on kk0 in the container).
