@@ -160,7 +160,10 @@ extern "C" int kcs_lease6_select(void* callout_handle) {
         selection.is_pd = lease->type_ == Lease::TYPE_PD ? 1 : 0;
         selection.has_plan = plannedPrefix(handle, selection.planned) ? 1 : 0;
         selection.fake_allocation = fake_allocation ? 1 : 0;
-        if (selection.is_pd) {
+        // The reservation lookup is only needed when the lease is not the planned prefix.
+        const bool as_planned = selection.has_plan && selection.planned.len == lease->prefixlen_ &&
+            addressOf(selection.planned) == lease->addr_;
+        if (selection.is_pd && !as_planned) {
             selection.reserved = isReservedPrefix(lease->addr_, lease->prefixlen_) ? 1 : 0;
         }
         const std::string label = query ? query->getLabel() : std::string();

@@ -21,6 +21,16 @@ pub struct Hook {
 
 static CURRENT: RwLock<Option<Arc<Hook>>> = RwLock::new(None);
 
+/// The index an unloaded hook had, for a reload in the same process (Kea unloads and loads the
+/// library in place): with the same VLAN layout it serves at once, without a warm-up wait.
+struct KeptIndex {
+    layout: String,
+    index: Arc<crate::index::NicIndex>,
+    live: bool,
+}
+
+static KEPT: parking_lot::Mutex<Option<KeptIndex>> = parking_lot::Mutex::new(None);
+
 impl Hook {
     /// Parse the parameters, load the snapshot, start syncing and wait for the warm-up (at
     /// most warmup-timeout). Err names the parameter at fault.
@@ -41,7 +51,12 @@ impl Hook {
             counters.set(stat, 0);
         }
         let mut serving_from = "an empty index".to_string();
-        if let Some(path) = &cfg.snapshot_file {
+        let kept = KEPT.lock().take().filter(|k| k.layout == snapshot::layout(&cfg));
+        if let Some(kept) = &kept {
+            index.adopt(kept.index.clone(), kept.live);
+            counters.set(Stat::Nics, kept.index.len() as i64);
+            log_at!(Level::Info, CLOUDSTACK_INDEX_KEPT, kept.index.len());
+        } else if let Some(path) = &cfg.snapshot_file {
             if path.exists() {
                 match snapshot::read(path, &cfg) {
                     Ok(saved) => {
@@ -57,7 +72,9 @@ impl Hook {
         let refresher = Refresher::start((*cfg).clone(), source, index.clone(), counters.clone())
             .map_err(|e| format!("cannot start the sync thread: {e}"))?;
         let refresher = Arc::new(refresher);
-        if refresher.wait_first_attempt(cfg.warmup_timeout) {
+        if kept.is_some() {
+            // Serving already; the first sync runs in the background.
+        } else if refresher.wait_first_attempt(cfg.warmup_timeout) {
             log_at!(Level::Info, CLOUDSTACK_WARMUP_DONE, index.current().len());
         } else {
             log_at!(Level::Warn, CLOUDSTACK_WARMUP_LATE, cfg.warmup_timeout.as_secs(), serving_from);
@@ -75,11 +92,16 @@ impl Hook {
         }
     }
 
-    /// Stop the current hook's sync thread and forget it.
+    /// Stop the current hook's sync thread and forget it, keeping its index for a reload.
     pub fn uninstall() {
         let previous = CURRENT.write().take();
         if let Some(previous) = previous {
             previous.refresher.stop();
+            let index = previous.index.current();
+            if !index.is_empty() {
+                let layout = snapshot::layout(&previous.cfg);
+                *KEPT.lock() = Some(KeptIndex { layout, index, live: previous.index.is_authoritative() });
+            }
         }
     }
 

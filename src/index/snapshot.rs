@@ -21,8 +21,8 @@ struct Snapshot {
     refused: Vec<RefusedNic>,
 }
 
-/// The configuration facts a snapshot's prefixes depend on.
-fn layout(cfg: &HookConfig) -> String {
+/// The configuration facts an index's prefixes depend on (VLANs, prefixes, rules, length).
+pub fn layout(cfg: &HookConfig) -> String {
     let vlans: Vec<String> = cfg
         .vlans
         .iter()

@@ -20,13 +20,18 @@ impl IndexCell {
     /// Replace the index. `live` says it came from CloudStack now (not from a snapshot):
     /// only then may the hook withdraw prefixes of NICs it does not find.
     pub fn replace(&self, index: NicIndex, live: bool) {
-        *self.current.write() = Arc::new(index);
+        self.adopt(Arc::new(index), live);
+    }
+
+    /// `replace` with an index already shared (one kept across a reload).
+    pub fn adopt(&self, index: Arc<NicIndex>, live: bool) {
+        *self.current.write() = index;
         if live {
             self.authoritative.store(true, Ordering::Release);
         }
     }
 
-    /// Has a live sync succeeded since load?
+    /// Has a live sync succeeded since load (or before a reload that kept the index)?
     pub fn is_authoritative(&self) -> bool {
         self.authoritative.load(Ordering::Acquire)
     }

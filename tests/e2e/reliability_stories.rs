@@ -289,6 +289,7 @@ fn a_hundred_config_reloads_under_traffic_leak_nothing_and_change_no_prefix() {
     assert_eq!(threads_after, threads, "no leaked threads");
     assert!(fds_after <= fds + 2, "no leaked file descriptors: {fds} -> {fds_after}");
     assert_eq!(count(&lab, "CLOUDSTACK_LOAD_OK"), 101);
+    assert_eq!(count(&lab, "CLOUDSTACK_INDEX_KEPT"), 100, "each reload serves from the index it had");
     assert_no_error_lines_but(&lab, &[]);
 }
 
