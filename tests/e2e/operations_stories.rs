@@ -105,3 +105,21 @@ fn the_hooks_log_lines_come_through_kea_with_message_ids() {
     let finished = log.lines().find(|l| l.contains("CLOUDSTACK_SYNC_FINISHED")).unwrap();
     assert!(finished.contains("2 NICs on 1 VLANs"), "{finished}");
 }
+
+#[test]
+fn kea_s_configured_severity_decides_which_hook_lines_appear() {
+    let quiet = Lab::start(LabSpec {
+        cloud: json!({"vms": [vm("web", WEB_MAC, "185.62.101.23")]}),
+        hook_debug: false, // kea-dhcp6.cloudstack-hooks at INFO
+        ..LabSpec::default()
+    });
+    router(&quiet, "VLAN709", MacCarrier::RemoteIdRaw { enterprise: 2636 }).acquire(&Client::new(WEB_MAC)).unwrap().expect("a prefix");
+    let log = quiet.kea_log();
+    assert!(log.contains("CLOUDSTACK_SYNC_FINISHED"), "info lines still come:\n{log}");
+    assert!(!log.contains("CLOUDSTACK_PREFIX_STEERED") && !log.contains("CLOUDSTACK_SYNC_STARTED"), "no debug line at INFO:\n{log}");
+
+    let chatty = lab(); // the hook's logger at DEBUG 99
+    router(&chatty, "VLAN709", MacCarrier::RemoteIdRaw { enterprise: 2636 }).acquire(&Client::new(WEB_MAC)).unwrap().expect("a prefix");
+    let log = chatty.kea_log();
+    assert!(log.contains("CLOUDSTACK_PREFIX_STEERED") && log.contains("gets 2a00:f10:500:1170::/60"), "{log}");
+}
