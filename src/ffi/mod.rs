@@ -123,18 +123,17 @@ pub unsafe extern "C" fn kc_load(parameters: kc_bytes, error: *mut c_char, error
 /// `name` and `arguments` must describe valid bytes for the call.
 #[no_mangle]
 pub unsafe extern "C" fn kc_command(name: kc_bytes, arguments: kc_bytes) -> *mut c_char {
-    // SAFETY: per this function's contract.
-    let (name, arguments) = unsafe { (slice(name), slice(arguments)) };
-    let fallback = || crate::control::answer(crate::control::RESULT_ERROR, "the command failed inside the hook", None);
-    let answer = guarded("command", None, || {
-        let hook = Hook::current()?;
-        let name = std::str::from_utf8(name).unwrap_or("?");
-        let arguments: Option<serde_json::Value> = serde_json::from_slice(arguments).ok();
-        Some(crate::control::run(&hook, name, arguments.as_ref()))
-    });
-    let Some(answer) = answer.or_else(|| Hook::current().map(|_| fallback())) else {
+    let Some(hook) = Hook::current() else {
         return std::ptr::null_mut();
     };
+    // SAFETY: per this function's contract.
+    let (name, arguments) = unsafe { (slice(name), slice(arguments)) };
+    let failed = crate::control::answer(crate::control::RESULT_ERROR, "the command failed inside the hook", None);
+    let answer = guarded("command", failed, || {
+        let name = std::str::from_utf8(name).unwrap_or("?");
+        let arguments: Option<serde_json::Value> = serde_json::from_slice(arguments).ok();
+        crate::control::run(&hook, name, arguments.as_ref())
+    });
     // JSON text has no NUL byte: serde_json escapes U+0000.
     std::ffi::CString::new(answer.to_string()).map_or(std::ptr::null_mut(), std::ffi::CString::into_raw)
 }
