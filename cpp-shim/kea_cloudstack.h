@@ -37,13 +37,10 @@ typedef struct {
 typedef struct {
     uint8_t msg_type;            /* DHCPv6 type of the client's own message (1 = Solicit, ...) */
     uint8_t relay_hops;          /* number of Relay-Forward layers; 0 = not relayed */
-    uint8_t link_address[16];    /* link-address of the outermost relay */
     kc_bytes interface_id;       /* option 18 of the outermost relay */
     kc_bytes remote_id;          /* option 37 of the outermost relay: enterprise number + id */
     kc_bytes client_link_layer;  /* option 79 of the outermost relay: hardware type + address */
-    kc_bytes duid;               /* the client's Client Identifier (never used as identity) */
     uint8_t has_ia_pd;           /* the message carries at least one IA_PD */
-    uint32_t iaid;               /* IAID of the first IA_PD */
     kc_bytes label;              /* Kea's label of the packet, for log lines */
 } kc_query_facts;
 
@@ -74,7 +71,6 @@ typedef struct {
     uint8_t has_plan;            /* pkt6_receive steered this query */
     kc_prefix planned;           /* the prefix pkt6_receive planned */
     uint8_t reserved;            /* a Kea host reservation holds this prefix */
-    uint8_t fake_allocation;     /* Solicit (no lease is written) */
     kc_bytes label;
 } kc_selection_facts;
 

@@ -147,10 +147,8 @@ extern "C" int kcs_lease6_select(void* callout_handle) {
         }
         Pkt6Ptr query;
         Lease6Ptr lease;
-        bool fake_allocation = false;
         handle.getArgument("query6", query);
         handle.getArgument("lease6", lease);
-        handle.getArgument("fake_allocation", fake_allocation);
         if (!lease) {
             return 0;
         }
@@ -159,7 +157,6 @@ extern "C" int kcs_lease6_select(void* callout_handle) {
         selection.lease = prefixOf(lease->addr_, lease->prefixlen_);
         selection.is_pd = lease->type_ == Lease::TYPE_PD ? 1 : 0;
         selection.has_plan = plannedPrefix(handle, selection.planned) ? 1 : 0;
-        selection.fake_allocation = fake_allocation ? 1 : 0;
         // The reservation lookup is only needed when the lease is not the planned prefix.
         const bool as_planned = selection.has_plan && selection.planned.len == lease->prefixlen_ &&
             addressOf(selection.planned) == lease->addr_;

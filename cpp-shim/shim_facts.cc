@@ -2,7 +2,6 @@
 #include "shim_facts.h"
 
 #include <dhcp/dhcp6.h>
-#include <dhcp/option6_ia.h>
 
 #include <cstring>
 
@@ -61,30 +60,16 @@ QueryFacts::QueryFacts(const Pkt6Ptr& query) {
     if (!query->relay_info_.empty()) {
         // relay_info_[0] is the outermost layer: the relay closest to Kea.
         const Pkt6::RelayInfo& router = query->relay_info_[0];
-        const std::vector<uint8_t> link = router.linkaddr_.toBytes();
-        if (link.size() == 16) {
-            std::memcpy(facts_.link_address, link.data(), 16);
-        }
         interface_id_ = relayOption(router, D6O_INTERFACE_ID);
         remote_id_ = relayOption(router, D6O_REMOTE_ID);
         client_link_layer_ = relayOption(router, D6O_CLIENT_LINKLAYER_ADDR);
     }
-    DuidPtr duid = query->getClientId();
-    if (duid) {
-        duid_ = duid->getDuid();
-    }
-    OptionPtr ia_pd = query->getOption(D6O_IA_PD);
-    Option6IAPtr ia = boost::dynamic_pointer_cast<Option6IA>(ia_pd);
-    if (ia) {
-        facts_.has_ia_pd = 1;
-        facts_.iaid = ia->getIAID();
-    }
+    facts_.has_ia_pd = query->getOption(D6O_IA_PD) ? 1 : 0;
     label_ = query->getLabel();
 
     facts_.interface_id = bytesOfVector(interface_id_);
     facts_.remote_id = bytesOfVector(remote_id_);
     facts_.client_link_layer = bytesOfVector(client_link_layer_);
-    facts_.duid = bytesOfVector(duid_);
     facts_.label = bytesOf(label_);
 }
 

@@ -26,7 +26,6 @@ private:
     std::vector<uint8_t> interface_id_;
     std::vector<uint8_t> remote_id_;
     std::vector<uint8_t> client_link_layer_;
-    std::vector<uint8_t> duid_;
     std::string label_;
 };
 
