@@ -32,8 +32,8 @@ struct KeptIndex {
 static KEPT: parking_lot::Mutex<Option<KeptIndex>> = parking_lot::Mutex::new(None);
 
 impl Hook {
-    /// Parse the parameters, load the snapshot, start syncing and wait for the warm-up (at
-    /// most warmup-timeout). Err names the parameter at fault.
+    /// Parse the parameters, load the snapshot, start syncing and, unless an index is already in
+    /// hand, wait for the warm-up (at most warmup-timeout). Err names the parameter at fault.
     pub fn start(parameters: &serde_json::Value) -> Result<Hook, String> {
         let cfg = HookConfig::from_json(parameters).map_err(|e| e.to_string())?;
         cfg.secret_key().map_err(|e| e.to_string())?;
@@ -51,9 +51,13 @@ impl Hook {
             counters.set(stat, 0);
         }
         let mut serving_from = "an empty index".to_string();
+        // With an index already in hand (kept across a reload, or the snapshot) Kea serves at once
+        // and the first sync runs in the background; with none, load waits up to warmup-timeout.
+        let mut serve_at_once = false;
         let kept = KEPT.lock().take().filter(|k| k.layout == snapshot::layout(&cfg));
         if let Some(kept) = &kept {
             index.adopt(kept.index.clone(), kept.live);
+            serve_at_once = true;
             counters.set(Stat::Nics, kept.index.len() as i64);
             log_at!(Level::Info, CLOUDSTACK_INDEX_KEPT, kept.index.len());
         } else if let Some(path) = &cfg.snapshot_file {
@@ -64,6 +68,7 @@ impl Hook {
                         serving_from = format!("the snapshot ({} NICs)", saved.len());
                         counters.set(Stat::Nics, saved.len() as i64);
                         index.replace(saved, false);
+                        serve_at_once = true;
                     }
                     Err(why) => log_at!(Level::Warn, CLOUDSTACK_SNAPSHOT_REFUSED, path.display(), why),
                 }
@@ -72,7 +77,7 @@ impl Hook {
         let refresher = Refresher::start((*cfg).clone(), source, index.clone(), counters.clone())
             .map_err(|e| format!("cannot start the sync thread: {e}"))?;
         let refresher = Arc::new(refresher);
-        if kept.is_some() {
+        if serve_at_once {
             // Serving already; the first sync runs in the background.
         } else if refresher.wait_first_attempt(cfg.warmup_timeout) {
             log_at!(Level::Info, CLOUDSTACK_WARMUP_DONE, index.current().len());

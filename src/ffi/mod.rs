@@ -3,6 +3,7 @@
 //! `kc_*` functions with plain facts. Nothing here holds a Kea object beyond one call, and
 //! no panic crosses into C++.
 mod bindings;
+pub mod thread_priority;
 #[cfg(feature = "kea")]
 mod kea_entry;
 

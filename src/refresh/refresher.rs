@@ -155,6 +155,9 @@ impl Drop for Refresher {
 
 impl Shared {
     fn run(&self) {
+        if !crate::ffi::thread_priority::lower_this_thread() {
+            log_at!(Level::Debug(DBG_SYNC), CLOUDSTACK_SYNC_PRIORITY_KEPT);
+        }
         let mut next_periodic = Instant::now() + self.cfg.refresh_interval;
         while let Some(reason) = self.next_sync(next_periodic) {
             self.sync_once(reason);
