@@ -64,7 +64,7 @@ int judgeRenewal(CalloutHandle& handle, const char* callout) {
         if (!query || !lease || lease->type_ != Lease::TYPE_PD) {
             return 0;
         }
-        QueryFacts facts(query);
+        QueryFacts facts(query, Label::Always); // a withdrawal is logged at info level
         kc_renewal_facts renewal;
         renewal.query = facts.facts();
         renewal.lease = prefixOf(lease->addr_, lease->prefixlen_);
@@ -101,7 +101,7 @@ extern "C" int kcs_pkt6_receive(void* callout_handle) {
             return 0;
         }
         // Kea unpacked the message before pkt6_receive; a malformed one never reaches us.
-        QueryFacts facts(query);
+        QueryFacts facts(query, Label::WhenPacketsLogged);
         kc_query_plan plan;
         std::memset(&plan, 0, sizeof(plan));
         if (kc_plan_query(&facts.facts(), &plan) != 0) {
@@ -163,7 +163,7 @@ extern "C" int kcs_lease6_select(void* callout_handle) {
         if (selection.is_pd && !as_planned) {
             selection.reserved = isReservedPrefix(lease->addr_, lease->prefixlen_) ? 1 : 0;
         }
-        const std::string label = query ? query->getLabel() : std::string();
+        const std::string label = labelOf(query, Label::WhenPacketsLogged);
         selection.label = bytesOf(label);
         if (kc_judge_selection(&selection) == KC_SELECTION_SKIP) {
             // Kea stops trying further candidates once a callout skips (not CONTINUE).

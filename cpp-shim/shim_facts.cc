@@ -1,7 +1,10 @@
 // Facts of a client message: what the outermost relay (the provider router) said about it.
 #include "shim_facts.h"
+#include "shim_log.h"
 
 #include <dhcp/dhcp6.h>
+
+#include <boost/asio/ip/address.hpp>
 
 #include <cstring>
 
@@ -50,10 +53,20 @@ kc_prefix prefixOf(const IOAddress& address, uint8_t len) {
 }
 
 IOAddress addressOf(const kc_prefix& prefix) {
-    return IOAddress::fromBytes(AF_INET6, prefix.addr);
+    // IOAddress::fromBytes goes through inet_ntop and back; asio's address takes the bytes as they are.
+    boost::asio::ip::address_v6::bytes_type bytes;
+    std::memcpy(bytes.data(), prefix.addr, bytes.size());
+    return IOAddress(boost::asio::ip::address(boost::asio::ip::address_v6(bytes)));
 }
 
-QueryFacts::QueryFacts(const Pkt6Ptr& query) {
+std::string labelOf(const Pkt6Ptr& query, Label need) {
+    if (!query || (need == Label::WhenPacketsLogged && !cloudstack_logger.isDebugEnabled(DBG_PACKET))) {
+        return std::string();
+    }
+    return query->getLabel();
+}
+
+QueryFacts::QueryFacts(const Pkt6Ptr& query, Label need) {
     std::memset(&facts_, 0, sizeof(facts_));
     facts_.msg_type = query->getType();
     facts_.relay_hops = static_cast<uint8_t>(query->relay_info_.size());
@@ -65,7 +78,7 @@ QueryFacts::QueryFacts(const Pkt6Ptr& query) {
         client_link_layer_ = relayOption(router, D6O_CLIENT_LINKLAYER_ADDR);
     }
     facts_.has_ia_pd = query->getOption(D6O_IA_PD) ? 1 : 0;
-    label_ = query->getLabel();
+    label_ = labelOf(query, need);
 
     facts_.interface_id = bytesOfVector(interface_id_);
     facts_.remote_id = bytesOfVector(remote_id_);

@@ -13,10 +13,17 @@
 namespace isc {
 namespace cloudstack {
 
+/// Does a kc_* call need the packet's label? Kea builds it by formatting the DUID and more, a
+/// cost worth paying only when a line that shows it can appear.
+enum class Label { Always, WhenPacketsLogged };
+
+/// The packet's label, or "" unless the hook's per-packet debug lines are enabled (`WhenPacketsLogged`).
+std::string labelOf(const isc::dhcp::Pkt6Ptr& query, Label need);
+
 /// Owns the bytes a kc_query_facts points into; keep it alive while the facts are used.
 class QueryFacts {
 public:
-    explicit QueryFacts(const isc::dhcp::Pkt6Ptr& query);
+    QueryFacts(const isc::dhcp::Pkt6Ptr& query, Label need);
     QueryFacts(const QueryFacts&) = delete;
     QueryFacts& operator=(const QueryFacts&) = delete;
     const kc_query_facts& facts() const { return facts_; }

@@ -86,15 +86,20 @@ void clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len) {
         return;
     }
     LeaseMgr& leases = LeaseMgrFactory::instance();
+    Lease6Ptr holder = leases.getLease6(Lease::TYPE_PD, prefix);
+    if (holder && sameClient(holder, duid, ia->getIAID())) {
+        // The usual case (a renewal, a rebooted VM): the client holds its prefix. Any other
+        // prefix it holds was let through lease6_select as reserved, so it has nothing to clear.
+        return;
+    }
+    if (holder) {
+        removeLease(query, holder, "the prefix belongs to this NIC (new DUID or IAID)");
+    }
     for (const Lease6Ptr& own : leases.getLeases6(Lease::TYPE_PD, *duid, ia->getIAID())) {
         if ((own->addr_ != prefix || own->prefixlen_ != len) &&
             !isReservedPrefix(own->addr_, own->prefixlen_)) {
             removeLease(query, own, "the NIC's prefix is another one now");
         }
-    }
-    Lease6Ptr holder = leases.getLease6(Lease::TYPE_PD, prefix);
-    if (holder && !sameClient(holder, duid, ia->getIAID())) {
-        removeLease(query, holder, "the prefix belongs to this NIC (new DUID or IAID)");
     }
 }
 

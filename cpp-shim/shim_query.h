@@ -20,8 +20,9 @@ bool hasHostReservation(const isc::dhcp::Pkt6Ptr& query, const kc_query_plan& pl
 /// delegates exactly that prefix through its normal path.
 void steerHint(const isc::dhcp::Pkt6Ptr& query, const isc::asiolink::IOAddress& prefix, uint8_t len);
 
-/// Remove leases that would stop Kea from delegating `prefix` to this client: the client's
-/// own leases (this IAID) on other, unreserved prefixes, and another client's lease on `prefix`.
+/// Remove leases that would stop Kea from delegating `prefix` to this client: another client's
+/// lease on `prefix`, and the client's own leases (this IAID) on other, unreserved prefixes.
+/// A client that already holds `prefix` costs one lookup.
 void clearWay(const isc::dhcp::Pkt6Ptr& query, const isc::asiolink::IOAddress& prefix, uint8_t len);
 
 /// Take every IA_PD out of the message. Returns true when nothing else is left for Kea to

@@ -54,6 +54,15 @@ impl Client {
         Client { mac, duid: duid_llt(since_2000 as u32, other), iaid: random_u64() as u32 }
     }
 
+    /// The same VM every time it is asked for: its DUID and IAID are fixed per MAC (a running VM keeps them
+    /// across restarts of its DHCP client) but still not derived in a way the hook could read back.
+    pub fn steady(mac: [u8; 6]) -> Client {
+        let seed = mac.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
+        let bytes = seed.to_be_bytes();
+        let other = [bytes[0] & 0xfc | 0x02, bytes[1], bytes[2], bytes[3], bytes[4], bytes[5]];
+        Client { mac, duid: duid_llt(700_000_000, other), iaid: (seed >> 32) as u32 }
+    }
+
     /// A client that says this DUID (e.g. a DUID-LL carrying another NIC's MAC, to spoof).
     pub fn with_duid(mac: [u8; 6], duid: Vec<u8>) -> Client {
         Client { mac, duid, iaid: random_u64() as u32 }

@@ -34,6 +34,8 @@ pub struct KeaBox {
     earlier_logs: String,
     /// `NAME=value` pairs for Kea's environment.
     pub env: Vec<String>,
+    /// `--cpuset-cpus` for Kea's container (benchmarks keep Kea and the load generator apart).
+    pub cpus: Option<String>,
 }
 
 impl KeaBox {
@@ -56,6 +58,7 @@ impl KeaBox {
             dirs,
             earlier_logs: String::new(),
             env: Vec::new(),
+            cpus: None,
         };
         let pid = run("docker", &["inspect", "-f", "{{.State.Pid}}", &keeper]);
         kea_box.keeper_pid = pid.trim().parse().unwrap_or(0);
@@ -108,6 +111,9 @@ impl KeaBox {
                 ("--entrypoint", "/bin/sh"),
             ],
         );
+        if let Some(cpus) = &self.cpus {
+            args.extend(["--cpuset-cpus".to_string(), cpus.clone()]);
+        }
         for variable in &self.env {
             args.extend(["-e".to_string(), variable.clone()]);
         }
@@ -149,6 +155,12 @@ impl KeaBox {
     /// Waits until Kea's log contains `needle`; false if it did not in time or Kea stopped.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
         wait_until(timeout, || self.log().contains(needle))
+    }
+
+    /// Host pid of the running kea-dhcp6 (the container's first process execs it).
+    pub fn kea_pid(&self) -> u32 {
+        let out = output("docker", &["inspect", "-f", "{{.State.Pid}}", &self.name]);
+        String::from_utf8_lossy(&out.stdout).trim().parse().expect("lab: Kea's pid")
     }
 
     /// The container's name (`docker logs <name>` by hand when `KC_KEEP=1`).

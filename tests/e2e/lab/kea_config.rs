@@ -61,6 +61,13 @@ pub fn kea_config(spec: &LabSpec, kea_addr: Ipv6Addr, api_url: &str, api_key: &s
         json!({ "name": "kea-dhcp6.cloudstack-hooks", "output-options": [{ "output": "stdout" }], "severity": "INFO" })
     };
 
+    let mut loggers = vec![main_logger, hook_logger];
+    if !spec.packet_logs && !debug {
+        for name in ["kea-dhcp6.packets", "kea-dhcp6.leases"] {
+            loggers.push(json!({ "name": name, "output-options": [{ "output": "stdout" }], "severity": "WARN" }));
+        }
+    }
+
     let mut dhcp6 = json!({
         "interfaces-config": { "interfaces": [format!("{KEA_IFACE}/{kea_addr}")] },
         "lease-database": { "type": "memfile", "persist": true, "name": LEASE_FILE, "lfc-interval": 0 },
@@ -70,7 +77,7 @@ pub fn kea_config(spec: &LabSpec, kea_addr: Ipv6Addr, api_url: &str, api_key: &s
         "preferred-lifetime": spec.preferred_lifetime,
         "valid-lifetime": spec.valid_lifetime,
         "subnet6": subnets,
-        "loggers": [main_logger, hook_logger],
+        "loggers": loggers,
     });
     if spec.hook {
         dhcp6["hooks-libraries"] =

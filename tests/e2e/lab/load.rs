@@ -60,8 +60,8 @@ pub fn run_load(lab: &Lab, interface_id: &str, macs: &[[u8; 6]], bounds: LoadBou
             let mine: Vec<[u8; 6]> = macs.iter().skip(w).step_by(bounds.workers).copied().collect();
             std::thread::spawn(move || {
                 let mut result = LoadResult::default();
-                // One client per MAC for the whole run: a stable DUID, as a running VM has.
-                let clients: Vec<Client> = mine.iter().map(|mac| Client::new(*mac)).collect();
+                // One client per MAC, the same in every run: a running VM keeps its DUID and IAID.
+                let clients: Vec<Client> = mine.iter().map(|mac| Client::steady(*mac)).collect();
                 let mut clients = clients.iter().cycle();
                 for _ in 0..per_worker {
                     if Instant::now() >= deadline {

@@ -33,7 +33,7 @@ use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
@@ -92,6 +92,11 @@ pub struct LabSpec {
     pub standin_fault: Option<Value>,
     /// `NAME=value` pairs added to Kea's environment.
     pub kea_env: Vec<String>,
+    /// Kea logs every packet and lease at INFO (its default); false keeps those two loggers at WARN,
+    /// as operators under load do (benchmarks: the logging is the same on both sides but noisy).
+    pub packet_logs: bool,
+    /// CPUs Kea's container may run on (`docker run --cpuset-cpus`), e.g. "1"; None: any.
+    pub kea_cpus: Option<String>,
     /// Kea's own loggers at DEBUG 99 too.
     pub kea_debug: bool,
     /// The hook's logger at DEBUG 99 (default) or INFO.
@@ -112,6 +117,8 @@ impl Default for LabSpec {
             standin_args: Vec::new(),
             standin_fault: None,
             kea_env: Vec::new(),
+            kea_cpus: None,
+            packet_logs: true,
             kea_debug: false,
             hook_debug: true,
         }
@@ -135,6 +142,9 @@ pub struct Lab {
     /// The test's relay port, bound on first use.
     relay_socket: std::sync::OnceLock<UdpSocket>,
 }
+
+/// USER_HZ, fixed at 100 by the Linux ABI on x86_64 (what /proc/<pid>/stat counts in).
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
 static LAB_SEQ: AtomicU8 = AtomicU8::new(0);
 
@@ -166,6 +176,7 @@ impl Lab {
         // Kea's side: the keeper container owns the namespace; Kea's end of the veth moves in as kk0.
         let mut kea = KeaBox::create(&image, &format!("kc-{id}"), dirs);
         kea.env = spec.kea_env.clone();
+        kea.cpus = spec.kea_cpus.clone();
         link_kea_side(&kea, &kea_end, kea_addr);
 
         let mut lab = Lab {
@@ -242,6 +253,16 @@ impl Lab {
         self.kea.wait_for_log(needle, timeout)
     }
 
+    /// CPU seconds (user + system) kea-dhcp6 used so far, all its threads together.
+    pub fn kea_cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.kea.kea_pid())).expect("lab: Kea's /proc stat");
+        // Fields after the parenthesised command name: state is field 3, utime 14, stime 15 (clock ticks).
+        let rest = &stat[stat.rfind(')').expect("lab: /proc stat format") + 2..];
+        let fields: Vec<&str> = rest.split(' ').collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / CLOCK_TICKS_PER_SECOND
+    }
+
     /// Stops Kea and starts a new container on the same link, config and lease directory; waits until it serves.
     pub fn restart_kea(&mut self) {
         self.serving = false;
@@ -249,6 +270,25 @@ impl Lab {
         self.kea.start_kea();
         self.wait_until_serving();
         self.serving = true;
+    }
+
+    /// Stops Kea, starts a new container and runs `watch` while it comes up (benchmarks time the
+    /// first reply); then waits until Kea serves, as `restart_kea` does.
+    pub fn restart_kea_while<T>(&mut self, watch: impl FnOnce(&Lab) -> T) -> T {
+        self.serving = false;
+        self.kea.stop_kea();
+        self.kea.start_kea();
+        let seen = watch(self);
+        self.wait_until_serving();
+        self.serving = true;
+        seen
+    }
+
+    /// When the running kea-dhcp6 wrote its first log line (its start, to the millisecond).
+    pub fn kea_started_at(&self) -> SystemTime {
+        let log = self.kea.current_log();
+        let first = log.lines().next().unwrap_or_default();
+        log_line_time(first).unwrap_or_else(|| panic!("lab: no timestamp in Kea's first log line {first:?}"))
     }
 
     /// The leases Kea holds now, read from its memfile journal.
@@ -456,5 +496,36 @@ fn preflight(image: &str) {
             "lab: docker image {image:?} is missing (set KC_IMAGE or build the project image): {}",
             String::from_utf8_lossy(&inspect.stderr)
         );
+    }
+}
+
+/// The time of a Kea log line, "YYYY-MM-DD HH:MM:SS.mmm ..." in UTC (the containers' zone).
+fn log_line_time(line: &str) -> Option<SystemTime> {
+    let (date, rest) = line.split_once(' ')?;
+    let clock = rest.split_whitespace().next()?;
+    let d: Vec<i64> = date.split('-').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let (hms, millis) = clock.split_once('.')?;
+    let t: Vec<i64> = hms.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    if d.len() != 3 || t.len() != 3 {
+        return None;
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+    let (y, m) = if d[1] <= 2 { (d[0] - 1, d[1] + 9) } else { (d[0], d[1] - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d[2] - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2];
+    let millis: u64 = millis.parse().ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?) + Duration::from_millis(millis))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn kea_log_times_read_as_utc() {
+        let t = super::log_line_time("2026-11-23 02:40:13.123 INFO  [kea-dhcp6.dhcp6/1.1] DHCP6_STARTING x").unwrap();
+        assert_eq!(t.duration_since(super::UNIX_EPOCH).unwrap().as_millis(), 1_795_401_613_123);
     }
 }
