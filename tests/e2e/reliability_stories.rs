@@ -93,6 +93,19 @@ fn with_a_snapshot_known_clients_are_served_at_once_while_cloudstack_is_down() {
 }
 
 #[test]
+fn with_a_snapshot_kea_serves_at_once_and_does_not_wait_for_a_slow_cloudstack() {
+    let mut lab = Lab::start(spec(json!({"snapshot-file": "/var/lib/kea/cloudstack-index.json", "warmup-timeout": 60, "request-timeout": 30})));
+    // CloudStack now answers after 20 s: a warm-up wait would hold Kea's start that long.
+    lab.standin().set_fault(json!({"mode": "hang", "seconds": 20}));
+    let restarted = std::time::Instant::now();
+    lab.restart_kea();
+    assert_eq!(prefix_of(&router(&lab, "VLAN709"), WEB_MAC).as_deref(), Some(WEB_PREFIX), "served from the snapshot");
+    assert!(restarted.elapsed() < Duration::from_secs(15), "Kea served {:?} after the restart", restarted.elapsed());
+    assert_eq!(lab.kea_log().matches("CLOUDSTACK_WARMUP_DONE").count(), 1, "only the first start waited: {}", lab.kea_log());
+    assert_eq!(lab.kea_log().matches("CLOUDSTACK_SNAPSHOT_LOADED").count(), 1, "{}", lab.kea_log());
+}
+
+#[test]
 fn a_corrupt_snapshot_is_refused_with_a_clear_line_and_never_half_loaded() {
     let mut lab = Lab::start(spec(json!({"snapshot-file": "/var/lib/kea/cloudstack-index.json", "warmup-timeout": 2})));
     let path = lab.work_dir().join("lib/cloudstack-index.json");
