@@ -225,7 +225,7 @@ impl Shared {
                 status.last_error = None;
                 status.last_success = status.last_finished;
                 drop(status);
-                self.adopt(index, &previous, duration);
+                self.adopt(index, previous, duration);
             }
             Err(error) => {
                 self.counters.bump(Stat::SyncFailed);
@@ -239,7 +239,9 @@ impl Shared {
         self.attempted.notify_all();
     }
 
-    fn adopt(&self, index: NicIndex, previous: &NicIndex, duration: Duration) {
+    /// Take `index` as current. `previous` is let go of before the swap, so that the old index
+    /// is freed here, on the sync thread, and not by a packet (see IndexCell::replace).
+    fn adopt(&self, index: NicIndex, previous: Arc<NicIndex>, duration: Duration) {
         {
             let mut held = self.shrink_held.lock();
             if shrunk(index.len(), previous.len()) && !*held {
@@ -249,10 +251,13 @@ impl Shared {
             }
             *held = false;
         }
-        let known: HashSet<(&str, &str)> = previous.refused().iter().map(|r| (r.nic_id.as_str(), r.reason.as_str())).collect();
-        for refused in index.refused().iter().filter(|r| !known.contains(&(r.nic_id.as_str(), r.reason.as_str()))) {
-            log_at!(Level::Warn, CLOUDSTACK_NIC_REFUSED, refused.nic_id, refused.vm_id, refused.reason);
+        {
+            let known: HashSet<(&str, &str)> = previous.refused().iter().map(|r| (r.nic_id.as_str(), r.reason.as_str())).collect();
+            for refused in index.refused().iter().filter(|r| !known.contains(&(r.nic_id.as_str(), r.reason.as_str()))) {
+                log_at!(Level::Warn, CLOUDSTACK_NIC_REFUSED, refused.nic_id, refused.vm_id, refused.reason);
+            }
         }
+        drop(previous);
         log_at!(
             Level::Info,
             CLOUDSTACK_SYNC_FINISHED,

@@ -1,4 +1,5 @@
-//! Closing one client connection mid-request, which tiny_http has no call for.
+//! Socket calls tiny_http has no API for: closing one client connection mid-request, and turning
+//! Nagle's algorithm off for every connection (accepted sockets inherit it from the listener).
 //!
 //! The `refuse` and `truncate` faults must leave the client with a connection that ends without a (complete)
 //! answer. tiny_http keeps each connection's socket to itself, so the socket is found the way `ss -p` would find
@@ -8,6 +9,24 @@
 
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+
+/// Sets TCP_NODELAY on `listener`; Linux hands it on to every connection it accepts.
+pub fn no_delay(listener: &std::net::TcpListener) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: the descriptor is the listener's own and open; setsockopt reads `on` (an int of the
+    // size given) and writes nothing to our memory.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&on as *const libc::c_int).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
 
 /// Shuts down the server-side socket connected to `peer` on `local_port`; `false` if none was found.
 pub fn cut(peer: SocketAddr, local_port: u16) -> bool {
