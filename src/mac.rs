@@ -20,37 +20,29 @@ impl Mac {
     /// Parse the textual forms routers and CloudStack use: `06:32:b2:00:03:57`,
     /// `06-32-b2-00-03-57`, `0632.b200.0357` and `0632b2000357` (any case).
     pub fn parse_text(text: &str) -> Option<Mac> {
-        let text = text.trim();
-        let hex: String = match text.len() {
-            17 => {
-                let sep = text.as_bytes()[2];
-                if sep != b':' && sep != b'-' {
-                    return None;
-                }
-                let groups: Vec<&str> = text.split(sep as char).collect();
-                if groups.len() != 6 || groups.iter().any(|g| g.len() != 2) {
-                    return None;
-                }
-                groups.concat()
-            }
-            14 => {
-                let groups: Vec<&str> = text.split('.').collect();
-                if groups.len() != 3 || groups.iter().any(|g| g.len() != 4) {
-                    return None;
-                }
-                groups.concat()
-            }
-            12 => text.to_string(),
+        let text = text.trim().as_bytes();
+        // Which positions hold a separator, and which one: every other position is a hex digit.
+        let (separator, every, at): (&[u8], usize, usize) = match text.len() {
+            17 if text[2] == b':' => (b":", 3, 2),
+            17 if text[2] == b'-' => (b"-", 3, 2),
+            14 => (b".", 5, 4),
+            12 => (b"", usize::MAX, usize::MAX),
             _ => return None,
         };
-        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
         let mut mac = [0u8; 6];
-        for (i, byte) in mac.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+        let mut nibbles = 0;
+        for (i, &b) in text.iter().enumerate() {
+            if i % every == at {
+                if b != separator[0] {
+                    return None;
+                }
+                continue;
+            }
+            let value = (b as char).to_digit(16)? as u8;
+            mac[nibbles / 2] = (mac[nibbles / 2] << 4) | value;
+            nibbles += 1;
         }
-        Some(Mac(mac))
+        (nibbles == 12).then_some(Mac(mac))
     }
 }
 
@@ -98,7 +90,17 @@ impl serde::Serialize for Mac {
 
 impl<'de> serde::Deserialize<'de> for Mac {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Mac, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Mac::parse_text(&text).ok_or_else(|| serde::de::Error::custom(format!("'{text}' is not a MAC address")))
+        struct MacText;
+        impl serde::de::Visitor<'_> for MacText {
+            type Value = Mac;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a MAC address as text")
+            }
+            // Borrowed or not, the text is read in place: no copy per MAC.
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Mac, E> {
+                Mac::parse_text(text).ok_or_else(|| E::custom(format!("'{text}' is not a MAC address")))
+            }
+        }
+        deserializer.deserialize_str(MacText)
     }
 }

@@ -1,24 +1,75 @@
 //! The last good index on disk, so a restarted Kea serves known NICs before CloudStack
 //! answers. Written atomically (temporary file + rename); a snapshot made for another VLAN
 //! layout, or damaged, is refused whole.
+//!
+//! Version 2 writes each NIC as a row `[mac, vlan, prefix, nic id, vm id, vm name]`: half the
+//! bytes of named fields, and a start from 100k NICs is bound by this parse. Version 1 files
+//! (NICs as objects) are still read.
 use super::nic_index::{IndexedNic, NicIndex, RefusedNic};
 use crate::config::HookConfig;
+use crate::mac::Mac;
+use ipnet::Ipv6Net;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
 
 const FORMAT: &str = "kea-cloudstack-index";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
-#[derive(Serialize, Deserialize)]
-struct Snapshot {
-    format: String,
+#[derive(Serialize)]
+struct SnapshotOut<'a> {
+    format: &'a str,
     version: u32,
     /// The VLAN layout and delegated length the prefixes were computed with.
     layout: String,
     vms_read: usize,
-    nics: Vec<IndexedNic>,
+    nics: Vec<NicRowOut<'a>>,
+    refused: &'a [RefusedNic],
+}
+
+#[derive(Serialize)]
+struct NicRowOut<'a>(&'a Mac, u16, &'a Ipv6Net, &'a str, &'a str, &'a str);
+
+#[derive(Deserialize)]
+struct Snapshot {
+    format: String,
+    version: u32,
+    layout: String,
+    vms_read: usize,
+    nics: Vec<SavedNic>,
     refused: Vec<RefusedNic>,
+}
+
+/// A NIC as either version wrote it: a row (2) or an object with named fields (1).
+struct SavedNic(IndexedNic);
+
+impl<'de> Deserialize<'de> for SavedNic {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<SavedNic, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = SavedNic;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a NIC row [mac, vlan, prefix, nic id, vm id, vm name] or object")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut row: A) -> Result<SavedNic, A::Error> {
+                let missing = |what: &str| serde::de::Error::custom(format!("NIC row without {what}"));
+                let mac: Mac = row.next_element()?.ok_or_else(|| missing("mac"))?;
+                let vlan: u16 = row.next_element()?.ok_or_else(|| missing("vlan"))?;
+                let prefix: Ipv6Net = row.next_element()?.ok_or_else(|| missing("prefix"))?;
+                let nic_id: String = row.next_element()?.ok_or_else(|| missing("nic id"))?;
+                let vm_id: String = row.next_element()?.ok_or_else(|| missing("vm id"))?;
+                let vm_name: String = row.next_element()?.ok_or_else(|| missing("vm name"))?;
+                if row.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(serde::de::Error::custom("NIC row longer than 6 fields"));
+                }
+                Ok(SavedNic(IndexedNic { mac, vlan, prefix, nic_id, vm_id, vm_name }))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, fields: A) -> Result<SavedNic, A::Error> {
+                IndexedNic::deserialize(serde::de::value::MapAccessDeserializer::new(fields)).map(SavedNic)
+            }
+        }
+        deserializer.deserialize_any(Either)
+    }
 }
 
 /// The configuration facts an index's prefixes depend on (VLANs, prefixes, rules, length).
@@ -33,13 +84,13 @@ pub fn layout(cfg: &HookConfig) -> String {
 
 /// Write the index to `path` atomically.
 pub fn write(path: &Path, index: &NicIndex, cfg: &HookConfig) -> std::io::Result<()> {
-    let snapshot = Snapshot {
-        format: FORMAT.to_string(),
+    let snapshot = SnapshotOut {
+        format: FORMAT,
         version: VERSION,
         layout: layout(cfg),
         vms_read: index.vms_read(),
-        nics: index.nics().cloned().collect(),
-        refused: index.refused().to_vec(),
+        nics: index.nics().map(|n| NicRowOut(&n.mac, n.vlan, &n.prefix, &n.nic_id, &n.vm_id, &n.vm_name)).collect(),
+        refused: index.refused(),
     };
     let temporary = path.with_extension("tmp");
     {
@@ -60,19 +111,20 @@ pub fn read(path: &Path, cfg: &HookConfig) -> Result<NicIndex, String> {
 /// A snapshot's bytes as an index for this configuration. Err says why it is not used.
 pub fn parse(text: &[u8], cfg: &HookConfig) -> Result<NicIndex, String> {
     let snapshot: Snapshot = serde_json::from_slice(text).map_err(|e| format!("not a readable snapshot: {e}"))?;
-    if snapshot.format != FORMAT || snapshot.version != VERSION {
+    if snapshot.format != FORMAT || !(1..=VERSION).contains(&snapshot.version) {
         return Err(format!("format {} version {} is not {FORMAT} version {VERSION}", snapshot.format, snapshot.version));
     }
     if snapshot.layout != layout(cfg) {
         return Err("made for another VLAN layout or delegated-length".to_string());
     }
-    for nic in &snapshot.nics {
+    let nics: Vec<IndexedNic> = snapshot.nics.into_iter().map(|saved| saved.0).collect();
+    for nic in &nics {
         let vlan = cfg.vlan(nic.vlan).ok_or_else(|| format!("NIC {} on unknown VLAN {}", nic.nic_id, nic.vlan))?;
         if nic.prefix.prefix_len() != cfg.delegated_length || !vlan.prefix.contains(&nic.prefix) {
             return Err(format!("NIC {} has prefix {} outside VLAN {}", nic.nic_id, nic.prefix, nic.vlan));
         }
     }
-    Ok(NicIndex::new(snapshot.nics, snapshot.refused, snapshot.vms_read))
+    Ok(NicIndex::new(nics, snapshot.refused, snapshot.vms_read))
 }
 
 #[cfg(test)]
@@ -106,6 +158,19 @@ mod tests {
         assert_eq!(back.get("02:00:00:00:00:01".parse().unwrap(), 709).unwrap().prefix.to_string(), "2a00:f10:500:1170::/60");
         assert!(!path.with_extension("tmp").exists());
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_version_1_snapshot_with_named_fields_is_still_read() {
+        let cfg = config("2a00:f10:500::/40");
+        let text = serde_json::to_vec(&json!({"format": FORMAT, "version": 1, "layout": layout(&cfg), "vms_read": 1,
+            "nics": [{"mac": "02:00:00:00:00:01", "vlan": 709, "prefix": "2a00:f10:500:1170::/60", "nic_id": "n", "vm_id": "vm", "vm_name": "web"}],
+            "refused": []})).unwrap();
+        let back = parse(&text, &cfg).unwrap();
+        assert_eq!(back.get("02:00:00:00:00:01".parse().unwrap(), 709).unwrap().vm_name, "web");
+        let row = serde_json::to_vec(&json!({"format": FORMAT, "version": 2, "layout": layout(&cfg), "vms_read": 1,
+            "nics": [["02:00:00:00:00:01", 709, "2a00:f10:500:1170::/60", "n", "vm"]], "refused": []})).unwrap();
+        assert!(parse(&row, &cfg).unwrap_err().contains("NIC row without vm name"));
     }
 
     #[test]
