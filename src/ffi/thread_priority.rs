@@ -1,39 +1,55 @@
-//! The sync thread yields the CPU to Kea's packet threads: it runs at a lower scheduling priority
-//! (Linux keeps a nice value per thread).
+//! The sync thread yields the CPU to Kea's packet threads. It runs under SCHED_IDLE: any Kea
+//! thread that wakes up for a packet takes the core from it at once, and it uses what the packet
+//! threads leave. Should the kernel refuse that, it settles for nice 10.
 
-/// Nice value of the sync thread: on a busy core it gets about a tenth of the time a packet
-/// thread gets, so a large sync stretches out instead of delaying replies.
-const SYNC_THREAD_NICE: libc::c_int = 10;
+/// Nice value of the sync thread when SCHED_IDLE is refused.
+const FALLBACK_NICE: libc::c_int = 10;
 
-/// Lower the calling thread's priority to `SYNC_THREAD_NICE`; false if the kernel refused.
-pub fn lower_this_thread() -> bool {
-    // SAFETY: gettid has no preconditions; setpriority only reads its integer arguments and
-    // acts on the calling thread (PRIO_PROCESS with a thread id means that thread on Linux).
+/// How the calling thread ended up being scheduled.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lowered {
+    Idle,
+    Nice,
+    Unchanged,
+}
+
+/// Lower the calling thread's priority below Kea's packet threads.
+pub fn lower_this_thread() -> Lowered {
+    // SAFETY: a zeroed sched_param (priority 0) is what SCHED_IDLE requires; sched_setscheduler
+    // with pid 0 and setpriority with the thread's own id act on the calling thread only and read
+    // nothing but their arguments.
     unsafe {
+        let param: libc::sched_param = std::mem::zeroed();
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == 0 {
+            return Lowered::Idle;
+        }
         let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, SYNC_THREAD_NICE) == 0
+        if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, FALLBACK_NICE) == 0 {
+            return Lowered::Nice;
+        }
     }
+    Lowered::Unchanged
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn a_lowered_thread_runs_at_the_sync_nice_value_and_others_do_not() {
-        let before = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    fn a_lowered_thread_runs_under_sched_idle_and_others_do_not() {
+        let before = policy_of(&std::fs::read_to_string("/proc/thread-self/stat").unwrap());
         let lowered = std::thread::spawn(|| {
-            assert!(super::lower_this_thread());
+            assert_eq!(super::lower_this_thread(), super::Lowered::Idle);
             std::fs::read_to_string("/proc/thread-self/stat").unwrap()
         })
         .join()
         .unwrap();
-        let after = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-        assert_eq!(nice_of(&lowered), super::SYNC_THREAD_NICE as i64);
-        assert_eq!(nice_of(&after), nice_of(&before), "only the calling thread changes");
+        assert_eq!(policy_of(&lowered), libc::SCHED_IDLE as i64);
+        let after = policy_of(&std::fs::read_to_string("/proc/thread-self/stat").unwrap());
+        assert_eq!(after, before, "only the calling thread changes");
     }
 
-    /// Field 19 of /proc/<tid>/stat is the nice value.
-    fn nice_of(stat: &str) -> i64 {
+    /// Field 41 of /proc/<tid>/stat is the scheduling policy.
+    fn policy_of(stat: &str) -> i64 {
         let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        rest.split(' ').nth(16).unwrap().parse().unwrap()
+        rest.split(' ').nth(38).unwrap().parse().unwrap()
     }
 }

@@ -3,6 +3,7 @@ use crate::mac::Mac;
 use ipnet::Ipv6Net;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// A NIC that gets a prefix.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,10 +26,38 @@ pub struct RefusedNic {
     pub reason: String,
 }
 
+/// (MAC, VLAN) packed into one word: the map's key.
+fn key(mac: Mac, vlan: u16) -> u64 {
+    (mac.as_u64() << 16) | u64::from(vlan)
+}
+
+/// Hashes the packed keys with one folded multiply: a few instructions on every packet and for
+/// every NIC a sync or snapshot loads, where SipHash costs tens of nanoseconds. Keys come from
+/// CloudStack's MAC assignment, not from clients, so a keyed hash buys nothing here.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64((self.0 << 8) | u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let product = u128::from(n ^ self.0) * 0x9e37_79b9_7f4a_7c15;
+        self.0 = (product as u64) ^ ((product >> 64) as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// NICs by (MAC, VLAN), with the NICs that were refused.
 #[derive(Debug, Default)]
 pub struct NicIndex {
-    nics: HashMap<(Mac, u16), IndexedNic>,
+    nics: HashMap<u64, IndexedNic, BuildHasherDefault<KeyHasher>>,
     refused: Vec<RefusedNic>,
     vms_read: usize,
 }
@@ -36,13 +65,13 @@ pub struct NicIndex {
 impl NicIndex {
     /// An index of these NICs (already free of collisions) and refusals.
     pub fn new(nics: Vec<IndexedNic>, refused: Vec<RefusedNic>, vms_read: usize) -> NicIndex {
-        let nics = nics.into_iter().map(|nic| ((nic.mac, nic.vlan), nic)).collect();
+        let nics = nics.into_iter().map(|nic| (key(nic.mac, nic.vlan), nic)).collect();
         NicIndex { nics, refused, vms_read }
     }
 
     /// The NIC with this MAC on this VLAN.
     pub fn get(&self, mac: Mac, vlan: u16) -> Option<&IndexedNic> {
-        self.nics.get(&(mac, vlan))
+        self.nics.get(&key(mac, vlan))
     }
 
     /// The NIC holding this prefix, if any.

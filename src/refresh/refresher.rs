@@ -155,7 +155,7 @@ impl Drop for Refresher {
 
 impl Shared {
     fn run(&self) {
-        if !crate::ffi::thread_priority::lower_this_thread() {
+        if crate::ffi::thread_priority::lower_this_thread() != crate::ffi::thread_priority::Lowered::Idle {
             log_at!(Level::Debug(DBG_SYNC), CLOUDSTACK_SYNC_PRIORITY_KEPT);
         }
         let mut next_periodic = Instant::now() + self.cfg.refresh_interval;
@@ -217,7 +217,6 @@ impl Shared {
         status.last_duration = Some(duration);
         match result {
             Ok(index) => {
-                self.counters.bump(Stat::SyncOk);
                 if status.failures_in_row > 0 {
                     log_at!(Level::Info, CLOUDSTACK_SYNC_RECOVERED, status.failures_in_row);
                 }
@@ -226,6 +225,8 @@ impl Shared {
                 status.last_success = status.last_finished;
                 drop(status);
                 self.adopt(index, previous, duration);
+                // Counted once the result is in place (served, and on disk when configured).
+                self.counters.bump(Stat::SyncOk);
             }
             Err(error) => {
                 self.counters.bump(Stat::SyncFailed);
@@ -267,16 +268,18 @@ impl Shared {
             index.vms_read(),
             index.refused().len()
         );
+        self.counters.set(Stat::Nics, index.len() as i64);
+        self.counters.set(Stat::RefusedCollision, index.refused().len() as i64);
+        let now = SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+        self.counters.set(Stat::LastSyncTime, now as i64);
+        // Serve the new index first; the snapshot (a write and an fsync) follows.
+        let index = Arc::new(index);
+        self.index.adopt(index.clone(), true);
         if let Some(path) = &self.cfg.snapshot_file {
             if let Err(error) = snapshot::write(path, &index, &self.cfg) {
                 log_at!(Level::Warn, CLOUDSTACK_SNAPSHOT_WRITE_FAILED, path.display(), error);
             }
         }
-        self.counters.set(Stat::Nics, index.len() as i64);
-        self.counters.set(Stat::RefusedCollision, index.refused().len() as i64);
-        let now = SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
-        self.counters.set(Stat::LastSyncTime, now as i64);
-        self.index.replace(index, true);
     }
 }
 

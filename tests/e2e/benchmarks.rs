@@ -63,7 +63,7 @@ fn keep_kea_apart() -> Option<String> {
 }
 
 fn sample_lab(vms: usize, hook: bool, threads: Option<u32>, reservations: Vec<Value>) -> Lab {
-    Lab::start(LabSpec {
+    let lab = Lab::start(LabSpec {
         vlans: vlans(),
         hook,
         kea_threads: threads,
@@ -74,7 +74,13 @@ fn sample_lab(vms: usize, hook: bool, threads: Option<u32>, reservations: Vec<Va
         hook_debug: false,
         packet_logs: false,
         ..LabSpec::default()
-    })
+    });
+    // CloudStack is another machine in production; here it shares CPU 0 with the load generator.
+    // Under SCHED_IDLE it serves a sync with what the generator leaves, so that its work does not
+    // show up as reply latency on the generator's clock.
+    let pid = lab.standin().pid().to_string();
+    crate::lab::host_run("chrt", &["--idle", "--all-tasks", "--pid", "0", &pid]);
+    lab
 }
 
 /// The VLAN 709 NICs of live VMs in the stand-in's sample cloud: (MAC, the prefix the hook gives).
@@ -119,7 +125,7 @@ struct Row {
 
 fn bounds() -> LoadBounds {
     let workers = std::env::var("KC_BENCH_WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(8);
-    LoadBounds { workers, max_exchanges: 4000, max_time: Duration::from_secs(20) }
+    LoadBounds { workers, max_exchanges: 4000, max_time: Duration::from_secs(20), pace: None }
 }
 
 /// What several bounded runs against one lab measured: medians, and Kea's CPU per exchange.
@@ -191,12 +197,13 @@ fn throughput_rows(rows: &mut Vec<Row>, log: &mut String) {
     }
 }
 
-/// Restart Kea and time from its first log line to the first Reply that carries `mac`'s prefix.
-fn start_to_first_reply(lab: &mut Lab, mac: [u8; 6]) -> f64 {
-    lab.restart_kea_while(|lab| {
+/// Restart Kea (running `while_stopped` in between) and time from its first log line to the
+/// first Reply that carries `mac`'s prefix.
+fn start_to_first_reply(lab: &mut Lab, mac: [u8; 6], while_stopped: impl FnOnce(&Lab)) -> f64 {
+    lab.restart_kea_while(while_stopped, |lab| {
         let router = Router::new(lab.router_socket_at(99), SocketAddrV6::new(lab.kea_addr(), 547, 0, 0), "2a00:f10:500::1".parse().unwrap(),
             b"VLAN709", MacCarrier::RemoteIdRaw { enterprise: 2636 })
-            .with_timeout(Duration::from_millis(10));
+            .with_timeout(Duration::from_millis(2)); // the figure's resolution: a Solicit unanswered after 2 ms is sent again
         let client = Client::steady(mac);
         let deadline = Instant::now() + Duration::from_secs(180);
         let replied = loop {
@@ -220,28 +227,32 @@ fn static_rows(rows: &mut Vec<Row>, log: &mut String, n: usize) {
     let mut from_standin = Vec::new();
     let mut from_snapshot = Vec::new();
     for _ in 0..START_REPETITIONS {
-        std::fs::remove_file(&snapshot).expect("bench: the hook wrote its snapshot");
-        from_standin.push(start_to_first_reply(&mut hook, macs[0]));
+        // Removed while Kea is stopped: no sync of the last run can write it again meanwhile.
+        from_standin.push(start_to_first_reply(&mut hook, macs[0], |_| std::fs::remove_file(&snapshot).expect("bench: the hook wrote its snapshot")));
+        let log = hook.current_kea_log();
+        assert!(log.contains("CLOUDSTACK_WARMUP_DONE") && !log.contains("CLOUDSTACK_SNAPSHOT_LOADED"), "bench: not a warm-up start:\n{log}");
         assert!(crate::lab::wait_until(Duration::from_secs(60), || snapshot.exists()), "bench: no snapshot after a sync");
-        from_snapshot.push(start_to_first_reply(&mut hook, macs[0]));
-        // The background sync after a snapshot start writes the snapshot again: wait for it to end.
+        from_snapshot.push(start_to_first_reply(&mut hook, macs[0], |_| ()));
+        let log = hook.current_kea_log();
+        assert!(log.contains("CLOUDSTACK_SNAPSHOT_LOADED") && !log.contains("CLOUDSTACK_WARMUP_DONE"), "bench: not a snapshot start:\n{log}");
+        // Let the background sync of the snapshot start end before the next restart.
         assert!(crate::lab::wait_until(Duration::from_secs(120), || lab_synced(&hook)), "bench: no sync after a snapshot start");
     }
     let (hook_standin_start, hook_snapshot_start) = (median(from_standin), median(from_snapshot));
     let reload_hook = time_reload(&hook);
 
     let mut static_lab = sample_lab(n, false, Some(4), reservations);
-    let static_start = median((0..START_REPETITIONS).map(|_| start_to_first_reply(&mut static_lab, macs[0])).collect());
+    let static_start = median((0..START_REPETITIONS).map(|_| start_to_first_reply(&mut static_lab, macs[0], |_| ())).collect());
     let reload_static = time_reload(&static_lab);
 
     // Throughput side by side, then latency while full syncs run (figure 6) on the hook's lab.
     let [static_load, hook_load] = measure_interleaved([&static_lab, &hook], &macs);
     drop(static_lab);
-    let (sync_p99, syncs) = p99_while_syncing(&hook, &macs);
+    let (paced_p99, sync_p99, syncs) = p99_while_syncing(&hook, &macs, hook_load.rate);
     drop(hook);
 
     let _ = writeln!(log, "figure 2/3/6, {n} NICs ({} on VLAN 709): static {:.0}/s p99 {:.2} ms, start {static_start:.3} s, reload {:.2} s; \
-        hook {:.0}/s p99 {:.2} ms, start {hook_standin_start:.3} s (warm-up from the stand-in) / {hook_snapshot_start:.3} s (snapshot), reload {:.2} s; p99 during {syncs} syncs {sync_p99:.2} ms",
+        hook {:.0}/s p99 {:.2} ms, start {hook_standin_start:.3} s (warm-up from the stand-in) / {hook_snapshot_start:.3} s (snapshot), reload {:.2} s; at half that rate p99 {paced_p99:.2} ms idle, {sync_p99:.2} ms during {syncs} syncs",
         macs.len(), static_load.rate, static_load.p99, reload_static.as_secs_f64(), hook_load.rate, hook_load.p99, reload_hook.as_secs_f64());
     rows.push(Row { figure: format!("2. exchanges/s, hook vs {n} static reservations"), baseline: static_load.rate, hook: hook_load.rate, unit: "/s", target: "≥ 1.0",
         note: format!("p99 {:.2} → {:.2} ms; Kea CPU {:.0} → {:.0} µs per exchange", static_load.p99, hook_load.p99, static_load.cpu_us, hook_load.cpu_us) });
@@ -251,7 +262,8 @@ fn static_rows(rows: &mut Vec<Row>, log: &mut String, n: usize) {
     rows.push(Row { figure: format!("3. Kea start to first reply, hook starting from its snapshot vs {n} static reservations"), baseline: static_start, hook: hook_snapshot_start,
         unit: " s", target: start_target, note: "the live sync follows in the background".into() });
     rows.push(Row { figure: format!("3. config-reload, hook vs {n} static reservations"), baseline: reload_static.as_secs_f64(), hook: reload_hook.as_secs_f64(), unit: " s", target: "—", note: "the hook keeps its index across a reload with the same VLAN layout".into() });
-    rows.push(Row { figure: format!("6. reply p99 while full syncs run vs idle ({n} NICs)"), baseline: hook_load.p99, hook: sync_p99, unit: " ms", target: "≤ 1.2", note: format!("{syncs} syncs during the load") });
+    rows.push(Row { figure: format!("6. reply p99 while full syncs run vs idle ({n} NICs)"), baseline: paced_p99, hook: sync_p99, unit: " ms", target: "≤ 1.2",
+        note: format!("load paced at half the rate Kea reached above; {syncs} syncs ended during it") });
 }
 
 /// Has a sync finished since Kea (re)started?
@@ -266,10 +278,13 @@ fn time_reload(lab: &Lab) -> Duration {
     started.elapsed()
 }
 
-/// Reply p99 while full syncs run back to back (an operator resync every 200 ms is taken as
-/// soon as the previous sync ends): load runs until at least `SYNCS_DURING_LOAD` syncs ended.
-fn p99_while_syncing(lab: &Lab, macs: &[[u8; 6]]) -> (f64, u64) {
+/// Reply p99 at half of Kea's measured capacity (`rate`), idle and while full syncs run back to
+/// back (an operator resync every 200 ms is taken as soon as the previous sync ends). A paced load
+/// leaves Kea headroom, as a production server has; at saturation any background work shows.
+fn p99_while_syncing(lab: &Lab, macs: &[[u8; 6]], rate: f64) -> (f64, f64, u64) {
+    let paced = LoadBounds { max_exchanges: 3000, pace: Some(Duration::from_secs_f64(bounds().workers as f64 / (rate / 2.0))), ..bounds() };
     let synced = || lab.control(json!({"command": "cloudstack-status"}))["arguments"]["counters"]["cloudstack.sync-ok"].as_u64().unwrap_or(0);
+    let idle: Vec<LoadResult> = (0..REPETITIONS).map(|_| run_load(lab, "VLAN709", macs, paced)).collect();
     let before = synced();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let socket = lab.work_dir().join("run/kea6.sock");
@@ -284,11 +299,12 @@ fn p99_while_syncing(lab: &Lab, macs: &[[u8; 6]]) -> (f64, u64) {
     };
     let mut runs = Vec::new();
     while runs.len() < REPETITIONS || (synced() - before < SYNCS_DURING_LOAD && runs.len() < 4 * REPETITIONS) {
-        runs.push(run_load(lab, "VLAN709", macs, bounds()));
+        runs.push(run_load(lab, "VLAN709", macs, paced));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     syncer.join().unwrap();
-    (median(runs.iter().map(|r| r.percentile_ms(99.0)).collect()), synced() - before)
+    let p99 = |runs: &[LoadResult]| median(runs.iter().map(|r| r.percentile_ms(99.0)).collect());
+    (p99(&idle), p99(&runs), synced() - before)
 }
 
 /// Figure 4: one full sync (the CLI's check runs the hook's client and index builder) against a

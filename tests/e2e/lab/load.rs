@@ -43,6 +43,9 @@ pub struct LoadBounds {
     pub workers: usize,
     pub max_exchanges: usize,
     pub max_time: Duration,
+    /// Each worker starts an exchange at most once per `pace` (an offered load of
+    /// workers / pace); None: as fast as answers come (a closed loop, Kea saturated).
+    pub pace: Option<Duration>,
 }
 
 /// Run exchanges for `macs` (round-robin over the workers) through `interface_id`.
@@ -63,7 +66,13 @@ pub fn run_load(lab: &Lab, interface_id: &str, macs: &[[u8; 6]], bounds: LoadBou
                 // One client per MAC, the same in every run: a running VM keeps its DUID and IAID.
                 let clients: Vec<Client> = mine.iter().map(|mac| Client::steady(*mac)).collect();
                 let mut clients = clients.iter().cycle();
+                // Workers start spread over one pace interval, not all at once.
+                let mut next_start = Instant::now() + bounds.pace.map_or(Duration::ZERO, |p| p * w as u32 / bounds.workers as u32);
                 for _ in 0..per_worker {
+                    if let Some(pace) = bounds.pace {
+                        std::thread::sleep(next_start.saturating_duration_since(Instant::now()));
+                        next_start += pace;
+                    }
                     if Instant::now() >= deadline {
                         break;
                     }

@@ -272,16 +272,22 @@ impl Lab {
         self.serving = true;
     }
 
-    /// Stops Kea, starts a new container and runs `watch` while it comes up (benchmarks time the
-    /// first reply); then waits until Kea serves, as `restart_kea` does.
-    pub fn restart_kea_while<T>(&mut self, watch: impl FnOnce(&Lab) -> T) -> T {
+    /// Stops Kea, runs `while_stopped`, starts a new container and runs `watch` while it comes up
+    /// (benchmarks time the first reply); then waits until Kea serves, as `restart_kea` does.
+    pub fn restart_kea_while<T>(&mut self, while_stopped: impl FnOnce(&Lab), watch: impl FnOnce(&Lab) -> T) -> T {
         self.serving = false;
         self.kea.stop_kea();
+        while_stopped(self);
         self.kea.start_kea();
         let seen = watch(self);
         self.wait_until_serving();
         self.serving = true;
         seen
+    }
+
+    /// What the running Kea container printed (not earlier runs).
+    pub fn current_kea_log(&self) -> String {
+        self.kea.current_log()
     }
 
     /// When the running kea-dhcp6 wrote its first log line (its start, to the millisecond).

@@ -55,6 +55,11 @@ impl Standin {
         Standin { netns: netns.name().to_string(), addr: socket, secret: secret.to_string(), daemon }
     }
 
+    /// The stand-in's process id.
+    pub fn pid(&self) -> u32 {
+        self.daemon.pid()
+    }
+
     /// The URL the hook is given as `api-url`.
     pub fn api_url(&self) -> String {
         format!("http://{}/client/api", self.addr)
