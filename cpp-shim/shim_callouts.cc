@@ -4,6 +4,7 @@
 #include "shim_facts.h"
 #include "shim_log.h"
 #include "shim_query.h"
+#include "shim_stats.h"
 
 #include <dhcp/dhcp6.h>
 #include <dhcpsrv/lease.h>
@@ -91,6 +92,7 @@ int judgeRenewal(CalloutHandle& handle, const char* callout) {
 
 extern "C" int kcs_pkt6_receive(void* callout_handle) {
     try {
+        applyDeferredStats();
         CalloutHandle& handle = *static_cast<CalloutHandle*>(callout_handle);
         if (previousCalloutDropped(handle)) {
             return 0;

@@ -3,6 +3,7 @@
 #include "shim_commands.h"
 #include "shim_facts.h"
 #include "shim_log.h"
+#include "shim_stats.h"
 
 #include <cc/command_interpreter.h>
 #include <cc/data.h>
@@ -21,6 +22,7 @@ const char* const COMMANDS[] = {"cloudstack-status", "cloudstack-lookup", "cloud
 int answerCommand(CalloutHandle& handle) {
     std::string name = "cloudstack";
     try {
+        isc::cloudstack::applyDeferredStats();
         ConstElementPtr command;
         handle.getArgument("command", command);
         ConstElementPtr arguments;

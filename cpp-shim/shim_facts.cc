@@ -34,6 +34,11 @@ kc_bytes bytesOfVector(const std::vector<uint8_t>& data) {
 
 } // namespace
 
+OptionPtr peekOption(const Pkt6Ptr& query, uint16_t code) {
+    auto found = query->options_.find(code);
+    return found == query->options_.end() ? OptionPtr() : found->second;
+}
+
 kc_bytes bytesOf(const std::string& text) {
     kc_bytes bytes;
     bytes.ptr = reinterpret_cast<const uint8_t*>(text.data());
@@ -77,7 +82,7 @@ QueryFacts::QueryFacts(const Pkt6Ptr& query, Label need) {
         remote_id_ = relayOption(router, D6O_REMOTE_ID);
         client_link_layer_ = relayOption(router, D6O_CLIENT_LINKLAYER_ADDR);
     }
-    facts_.has_ia_pd = query->getOption(D6O_IA_PD) ? 1 : 0;
+    facts_.has_ia_pd = peekOption(query, D6O_IA_PD) ? 1 : 0;
     label_ = labelOf(query, need);
 
     facts_.interface_id = bytesOfVector(interface_id_);

@@ -36,6 +36,10 @@ private:
     std::string label_;
 };
 
+/// The first option `code` of the packet, looked at in place. Inside a callout Kea's getOption
+/// clones the option (and keeps the clone); what is only read needs no copy.
+isc::dhcp::OptionPtr peekOption(const isc::dhcp::Pkt6Ptr& query, uint16_t code);
+
 /// kc_bytes over a string (valid while the string is).
 kc_bytes bytesOf(const std::string& text);
 

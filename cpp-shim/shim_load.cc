@@ -3,6 +3,7 @@
 #include "shim_commands.h"
 #include "shim_facts.h"
 #include "shim_log.h"
+#include "shim_stats.h"
 
 #include <cc/data.h>
 #include <hooks/hooks.h>
@@ -27,6 +28,7 @@ extern "C" int kcs_load(void* library_handle) {
                 .arg("bad process name: " + process + ", expected kea-dhcp6");
             return 1;
         }
+        statsOwnedByThisThread();
         isc::data::ConstElementPtr parameters = handle.getParameters();
         const std::string json = parameters ? parameters->str() : std::string("{}");
         char error[1024] = {0};
@@ -35,6 +37,7 @@ extern "C" int kcs_load(void* library_handle) {
             return 1;
         }
         registerCommands(handle);
+        applyDeferredStats();
         return 0;
     } catch (const std::exception& ex) {
         LOG_ERROR(cloudstack_logger, CLOUDSTACK_LOAD_ERROR).arg(ex.what());

@@ -1,5 +1,6 @@
 // Kea-side steps of a plan. Decisions are Rust's; this file only carries them out.
 #include "shim_query.h"
+#include "shim_facts.h"
 #include "shim_log.h"
 
 #include <dhcp/dhcp6.h>
@@ -16,6 +17,25 @@ using isc::stats::StatsMgr;
 namespace isc {
 namespace cloudstack {
 
+namespace {
+
+// The client's DUID, read in place (getClientId goes through the cloning getOption).
+DuidPtr clientDuid(const Pkt6Ptr& query) {
+    OptionPtr option = peekOption(query, D6O_CLIENTID);
+    if (!option || option->getData().empty()) {
+        return DuidPtr();
+    }
+    return DuidPtr(new DUID(option->getData()));
+}
+
+uint32_t iaidOfFirstPd(const Pkt6Ptr& query, bool& found) {
+    Option6IAPtr ia = boost::dynamic_pointer_cast<Option6IA>(peekOption(query, D6O_IA_PD));
+    found = static_cast<bool>(ia);
+    return ia ? ia->getIAID() : 0;
+}
+
+} // namespace
+
 bool isReservedPrefix(const IOAddress& prefix, uint8_t len) {
     return static_cast<bool>(HostMgr::instance().get6(prefix, len));
 }
@@ -26,7 +46,7 @@ bool hasHostReservation(const Pkt6Ptr& query, const kc_query_plan& plan) {
         !hosts.getAll(Host::IDENT_HWADDR, plan.mac, sizeof(plan.mac)).empty()) {
         return true;
     }
-    DuidPtr duid = query->getClientId();
+    DuidPtr duid = clientDuid(query);
     if (duid) {
         const std::vector<uint8_t>& id = duid->getDuid();
         if (!id.empty() && !hosts.getAll(Host::IDENT_DUID, id.data(), id.size()).empty()) {
@@ -80,14 +100,15 @@ void removeLease(const Pkt6Ptr& query, const Lease6Ptr& lease, const char* why) 
 } // namespace
 
 void clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len) {
-    Option6IAPtr ia = boost::dynamic_pointer_cast<Option6IA>(query->getOption(D6O_IA_PD));
-    DuidPtr duid = query->getClientId();
-    if (!ia || !duid) {
+    bool has_pd = false;
+    const uint32_t iaid = iaidOfFirstPd(query, has_pd);
+    DuidPtr duid = clientDuid(query);
+    if (!has_pd || !duid) {
         return;
     }
     LeaseMgr& leases = LeaseMgrFactory::instance();
     Lease6Ptr holder = leases.getLease6(Lease::TYPE_PD, prefix);
-    if (holder && sameClient(holder, duid, ia->getIAID())) {
+    if (holder && sameClient(holder, duid, iaid)) {
         // The usual case (a renewal, a rebooted VM): the client holds its prefix. Any other
         // prefix it holds was let through lease6_select as reserved, so it has nothing to clear.
         return;
@@ -95,7 +116,7 @@ void clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len) {
     if (holder) {
         removeLease(query, holder, "the prefix belongs to this NIC (new DUID or IAID)");
     }
-    for (const Lease6Ptr& own : leases.getLeases6(Lease::TYPE_PD, *duid, ia->getIAID())) {
+    for (const Lease6Ptr& own : leases.getLeases6(Lease::TYPE_PD, *duid, iaid)) {
         if ((own->addr_ != prefix || own->prefixlen_ != len) &&
             !isReservedPrefix(own->addr_, own->prefixlen_)) {
             removeLease(query, own, "the NIC's prefix is another one now");
@@ -106,7 +127,7 @@ void clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len) {
 bool withholdPrefixes(const Pkt6Ptr& query) {
     while (query->delOption(D6O_IA_PD)) {
     }
-    return !query->getOption(D6O_IA_NA) && !query->getOption(D6O_IA_TA);
+    return !peekOption(query, D6O_IA_NA) && !peekOption(query, D6O_IA_TA);
 }
 
 } // namespace cloudstack

@@ -95,6 +95,22 @@ fn kea_statistics_count_what_the_hook_did() {
 }
 
 #[test]
+fn in_a_single_threaded_kea_a_syncs_statistics_reach_kea_through_its_own_thread() {
+    // Single-threaded Kea's StatsMgr takes no lock: the sync thread leaves its figures to the next
+    // callout or hook command, which runs on Kea's thread.
+    let lab = lab();
+    lab.standin().add_vm(vm("new", [0x02, 0, 0x0a, 0xc5, 0, 0x30], "185.62.101.30"));
+    lab.control(json!({"command": "cloudstack-resync"}));
+    assert!(wait_until(Duration::from_secs(10), || lab.kea_log().matches("CLOUDSTACK_SYNC_FINISHED").count() >= 2));
+    let status = lab.control(json!({"command": "cloudstack-status"}));
+    assert_eq!(status["arguments"]["nics"], 3, "{status}");
+    let stats = lab.control(json!({"command": "statistic-get", "arguments": {"name": "cloudstack.nics"}}));
+    assert_eq!(stats["arguments"]["cloudstack.nics"][0][0], 3, "{stats}");
+    let synced = lab.control(json!({"command": "statistic-get", "arguments": {"name": "cloudstack.sync-ok"}}));
+    assert_eq!(synced["arguments"]["cloudstack.sync-ok"][0][0], 2, "{synced}");
+}
+
+#[test]
 fn the_hooks_log_lines_come_through_kea_with_message_ids() {
     let lab = lab();
     let log = lab.kea_log();
