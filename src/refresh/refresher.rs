@@ -155,14 +155,27 @@ impl Drop for Refresher {
 
 impl Shared {
     fn run(&self) {
-        if crate::ffi::thread_priority::lower_this_thread() != crate::ffi::thread_priority::Lowered::Idle {
-            log_at!(Level::Debug(DBG_SYNC), CLOUDSTACK_SYNC_PRIORITY_KEPT);
+        // With an empty index load() waits for the first sync: that one runs at Kea's own priority
+        // (there is no packet to yield to yet). Every other sync yields to packets.
+        let mut lowered = false;
+        if !self.index.current().is_empty() {
+            self.lower_priority(&mut lowered);
         }
         let mut next_periodic = Instant::now() + self.cfg.refresh_interval;
         while let Some(reason) = self.next_sync(next_periodic) {
             self.sync_once(reason);
+            self.lower_priority(&mut lowered);
             next_periodic = Instant::now() + self.cfg.refresh_interval;
             self.status.lock().next_periodic = Some(next_periodic);
+        }
+    }
+
+    fn lower_priority(&self, lowered: &mut bool) {
+        if !*lowered {
+            *lowered = true;
+            if crate::ffi::thread_priority::lower_this_thread() != crate::ffi::thread_priority::Lowered::Idle {
+                log_at!(Level::Debug(DBG_SYNC), CLOUDSTACK_SYNC_PRIORITY_KEPT);
+            }
         }
     }
 
