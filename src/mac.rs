@@ -22,18 +22,19 @@ impl Mac {
     pub fn parse_text(text: &str) -> Option<Mac> {
         let text = text.trim().as_bytes();
         // Which positions hold a separator, and which one: every other position is a hex digit.
-        let (separator, every, at): (&[u8], usize, usize) = match text.len() {
-            17 if text[2] == b':' => (b":", 3, 2),
-            17 if text[2] == b'-' => (b"-", 3, 2),
-            14 => (b".", 5, 4),
-            12 => (b"", usize::MAX, usize::MAX),
+        // (12 hex digits have no separator position: `at` is never reached.)
+        let (separator, every, at) = match text.len() {
+            17 if text[2] == b':' => (b':', 3, 2),
+            17 if text[2] == b'-' => (b'-', 3, 2),
+            14 => (b'.', 5, 4),
+            12 => (0, usize::MAX, usize::MAX),
             _ => return None,
         };
         let mut mac = [0u8; 6];
         let mut nibbles = 0;
         for (i, &b) in text.iter().enumerate() {
             if i % every == at {
-                if b != separator[0] {
+                if b != separator {
                     return None;
                 }
                 continue;

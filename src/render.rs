@@ -1,5 +1,5 @@
 //! The static alternative: a Kea configuration with one IA_PD host reservation (`hw-address`
-//! + `prefixes`) per indexed NIC, in the subnet whose interface-id is the NIC's VLAN. For
+//! and `prefixes`) per indexed NIC, in the subnet whose interface-id is the NIC's VLAN. For
 //! audits, migration, or Kea servers that cannot load hooks.
 use crate::config::HookConfig;
 use crate::index::NicIndex;

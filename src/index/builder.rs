@@ -88,7 +88,7 @@ impl<'a> IndexBuilder<'a> {
 
     /// The index of everything added.
     pub fn finish(self) -> NicIndex {
-        NicIndex::new(self.winners.into_values().collect(), self.refused, self.vms_read)
+        NicIndex::new(self.winners.into_values(), self.refused, self.vms_read)
     }
 }
 

@@ -39,8 +39,9 @@ struct KeyHasher(u64);
 
 impl Hasher for KeyHasher {
     fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; any bytes still go through the same mixing.
         for &b in bytes {
-            self.write_u64((self.0 << 8) | u64::from(b));
+            self.write_u64(u64::from(b));
         }
     }
 
@@ -64,7 +65,7 @@ pub struct NicIndex {
 
 impl NicIndex {
     /// An index of these NICs (already free of collisions) and refusals.
-    pub fn new(nics: Vec<IndexedNic>, refused: Vec<RefusedNic>, vms_read: usize) -> NicIndex {
+    pub fn new(nics: impl IntoIterator<Item = IndexedNic>, refused: Vec<RefusedNic>, vms_read: usize) -> NicIndex {
         let nics = nics.into_iter().map(|nic| (key(nic.mac, nic.vlan), nic)).collect();
         NicIndex { nics, refused, vms_read }
     }

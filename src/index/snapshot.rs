@@ -117,14 +117,13 @@ pub fn parse(text: &[u8], cfg: &HookConfig) -> Result<NicIndex, String> {
     if snapshot.layout != layout(cfg) {
         return Err("made for another VLAN layout or delegated-length".to_string());
     }
-    let nics: Vec<IndexedNic> = snapshot.nics.into_iter().map(|saved| saved.0).collect();
-    for nic in &nics {
+    for SavedNic(nic) in &snapshot.nics {
         let vlan = cfg.vlan(nic.vlan).ok_or_else(|| format!("NIC {} on unknown VLAN {}", nic.nic_id, nic.vlan))?;
         if nic.prefix.prefix_len() != cfg.delegated_length || !vlan.prefix.contains(&nic.prefix) {
             return Err(format!("NIC {} has prefix {} outside VLAN {}", nic.nic_id, nic.prefix, nic.vlan));
         }
     }
-    Ok(NicIndex::new(nics, snapshot.refused, snapshot.vms_read))
+    Ok(NicIndex::new(snapshot.nics.into_iter().map(|saved| saved.0), snapshot.refused, snapshot.vms_read))
 }
 
 #[cfg(test)]

@@ -254,7 +254,7 @@ impl Shared {
     }
 
     /// Take `index` as current. `previous` is let go of before the swap, so that the old index
-    /// is freed here, on the sync thread, and not by a packet (see IndexCell::replace).
+    /// is freed here, on the sync thread, and not by a packet (see index_cell's `retire`).
     fn adopt(&self, index: NicIndex, previous: Arc<NicIndex>, duration: Duration) {
         {
             let mut held = self.shrink_held.lock();

@@ -142,19 +142,17 @@ struct Measured {
 
 /// CPU seconds this process (the load generator) used so far.
 fn own_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("bench: /proc/self/stat");
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / 100.0
+    crate::lab::cpu_seconds("self")
 }
 
-fn summarize(runs: &[LoadResult], cpu_us: Vec<f64>) -> Measured {
+fn summarize(runs: &[LoadResult], cpu_us: Vec<f64>, generator_cpu_us: Vec<f64>) -> Measured {
     Measured {
         rate: median(runs.iter().map(LoadResult::rate).collect()),
         p50: median(runs.iter().map(|r| r.percentile_ms(50.0)).collect()),
         p99: median(runs.iter().map(|r| r.percentile_ms(99.0)).collect()),
         failures: runs.iter().map(|r| r.failures).sum(),
         cpu_us: median(cpu_us),
-        generator_cpu_us: f64::NAN,
+        generator_cpu_us: median(generator_cpu_us),
     }
 }
 
@@ -174,7 +172,7 @@ fn measure_interleaved<const N: usize>(labs: [&Lab; N], macs: &[[u8; 6]]) -> [Me
             runs[i].push(run);
         }
     }
-    std::array::from_fn(|i| Measured { generator_cpu_us: median(std::mem::take(&mut generator[i])), ..summarize(&runs[i], std::mem::take(&mut cpu[i])) })
+    std::array::from_fn(|i| summarize(&runs[i], std::mem::take(&mut cpu[i]), std::mem::take(&mut generator[i])))
 }
 
 fn throughput_rows(rows: &mut Vec<Row>, log: &mut String) {
@@ -236,7 +234,7 @@ fn static_rows(rows: &mut Vec<Row>, log: &mut String, n: usize) {
         let log = hook.current_kea_log();
         assert!(log.contains("CLOUDSTACK_SNAPSHOT_LOADED") && !log.contains("CLOUDSTACK_WARMUP_DONE"), "bench: not a snapshot start:\n{log}");
         // Let the background sync of the snapshot start end before the next restart.
-        assert!(crate::lab::wait_until(Duration::from_secs(120), || lab_synced(&hook)), "bench: no sync after a snapshot start");
+        assert!(crate::lab::wait_until(Duration::from_secs(120), || syncs_ok(&hook) > 0), "bench: no sync after a snapshot start");
     }
     let (hook_standin_start, hook_snapshot_start) = (median(from_standin), median(from_snapshot));
     let reload_hook = time_reload(&hook);
@@ -266,9 +264,9 @@ fn static_rows(rows: &mut Vec<Row>, log: &mut String, n: usize) {
         note: format!("load paced at half the rate Kea reached above; {syncs} syncs ended during it") });
 }
 
-/// Has a sync finished since Kea (re)started?
-fn lab_synced(lab: &Lab) -> bool {
-    lab.control(json!({"command": "cloudstack-status"}))["arguments"]["counters"]["cloudstack.sync-ok"].as_u64().unwrap_or(0) > 0
+/// Syncs that ended well since Kea (re)started.
+fn syncs_ok(lab: &Lab) -> u64 {
+    lab.control(json!({"command": "cloudstack-status"}))["arguments"]["counters"]["cloudstack.sync-ok"].as_u64().unwrap_or(0)
 }
 
 fn time_reload(lab: &Lab) -> Duration {
@@ -283,7 +281,7 @@ fn time_reload(lab: &Lab) -> Duration {
 /// leaves Kea headroom, as a production server has; at saturation any background work shows.
 fn p99_while_syncing(lab: &Lab, macs: &[[u8; 6]], rate: f64) -> (f64, f64, u64) {
     let paced = LoadBounds { max_exchanges: 3000, pace: Some(Duration::from_secs_f64(bounds().workers as f64 / (rate / 2.0))), ..bounds() };
-    let synced = || lab.control(json!({"command": "cloudstack-status"}))["arguments"]["counters"]["cloudstack.sync-ok"].as_u64().unwrap_or(0);
+    let synced = || syncs_ok(lab);
     let idle: Vec<LoadResult> = (0..REPETITIONS).map(|_| run_load(lab, "VLAN709", macs, paced)).collect();
     let before = synced();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -255,12 +255,7 @@ impl Lab {
 
     /// CPU seconds (user + system) kea-dhcp6 used so far, all its threads together.
     pub fn kea_cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.kea.kea_pid())).expect("lab: Kea's /proc stat");
-        // Fields after the parenthesised command name: state is field 3, utime 14, stime 15 (clock ticks).
-        let rest = &stat[stat.rfind(')').expect("lab: /proc stat format") + 2..];
-        let fields: Vec<&str> = rest.split(' ').collect();
-        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-        ticks / CLOCK_TICKS_PER_SECOND
+        cpu_seconds(&self.kea.kea_pid().to_string())
     }
 
     /// Stops Kea and starts a new container on the same link, config and lease directory; waits until it serves.
@@ -503,6 +498,16 @@ fn preflight(image: &str) {
             String::from_utf8_lossy(&inspect.stderr)
         );
     }
+}
+
+/// CPU seconds (user + system) process `pid` ("self" for this one) used so far, all threads together.
+pub fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_else(|e| panic!("lab: /proc/{pid}/stat: {e}"));
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15 (clock ticks).
+    let rest = &stat[stat.rfind(')').expect("lab: /proc stat format") + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / CLOCK_TICKS_PER_SECOND
 }
 
 /// The time of a Kea log line, "YYYY-MM-DD HH:MM:SS.mmm ..." in UTC (the containers' zone).
