@@ -8,7 +8,9 @@ const MESSAGES: &str = "cpp-shim/cloudstack_messages.mes";
 const SHIM_SOURCES: &[&str] = &[
     "cpp-shim/shim_callouts.cc",
     "cpp-shim/shim_commands.cc",
+    "cpp-shim/shim_config_check.cc",
     "cpp-shim/shim_facts.cc",
+    "cpp-shim/shim_lease_record.cc",
     "cpp-shim/shim_load.cc",
     "cpp-shim/shim_log.cc",
     "cpp-shim/shim_query.cc",
@@ -29,6 +31,7 @@ fn main() {
         .header(HEADER)
         .allowlist_type("kc_.*")
         .allowlist_function("kcs_.*")
+        .allowlist_var("KC_.*")
         .rustified_enum("kc_.*_verdict")
         .rustified_enum("kc_severity")
         .derive_default(true)
@@ -67,7 +70,7 @@ fn build_shim(out: &std::path::Path) {
         println!("cargo:rerun-if-changed={source}");
         build.file(source);
     }
-    for header in ["shim_commands.h", "shim_facts.h", "shim_log.h", "shim_query.h"] {
+    for header in ["shim_commands.h", "shim_facts.h", "shim_lease_record.h", "shim_log.h", "shim_query.h"] {
         println!("cargo:rerun-if-changed=cpp-shim/{header}");
     }
     build.compile("cloudstack_shim");

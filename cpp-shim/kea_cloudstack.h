@@ -37,6 +37,7 @@ typedef struct {
 typedef struct {
     uint8_t msg_type;            /* DHCPv6 type of the client's own message (1 = Solicit, ...) */
     uint8_t relay_hops;          /* number of Relay-Forward layers; 0 = not relayed */
+    uint8_t remote_addr[16];     /* the source address of the packet Kea received (the relay's) */
     kc_bytes interface_id;       /* option 18 of the outermost relay */
     kc_bytes remote_id;          /* option 37 of the outermost relay: enterprise number + id */
     kc_bytes client_link_layer;  /* option 79 of the outermost relay: hardware type + address */
@@ -52,25 +53,44 @@ typedef enum {
      *  put `prefix` as the IA_PD hint; for Renew/Rebind only remember it. */
     KC_QUERY_STEER = 1,
     /** No prefix for this client unless Kea holds a host reservation for it. */
-    KC_QUERY_REFUSE = 2
+    KC_QUERY_REFUSE = 2,
+    /** Drop the whole message before anything touches a lease (a relay that is not a router). */
+    KC_QUERY_DROP = 3
 } kc_query_verdict;
+
+/** Longest NIC id recorded on a lease (CloudStack's are 36-character UUIDs). */
+#define KC_NIC_ID_MAX 64
 
 typedef struct {
     kc_query_verdict verdict;
     kc_prefix prefix;            /* with STEER: the prefix the client gets */
     uint8_t mac[6];              /* the MAC the router vouched for, when has_mac */
     uint8_t has_mac;
+    uint16_t vlan;               /* with STEER: the NIC's VLAN */
+    uint8_t nic_id[KC_NIC_ID_MAX]; /* with STEER: the NIC's CloudStack id, nic_id_len bytes */
+    uint8_t nic_id_len;
 } kc_query_plan;
 
 /* ------------------------------------------------------------------------------------------
  * Facts for lease6_select and lease6_renew / lease6_rebind.
  * ------------------------------------------------------------------------------------------ */
+
+/** The Kea host reservation that holds a prefix, if any. */
+typedef struct {
+    uint8_t exists;
+    kc_bytes hwaddr;             /* its hw-address identifier, if it has one */
+    uint8_t duid_matches;        /* it names the client's own DUID */
+} kc_reservation;
+
 typedef struct {
     kc_prefix lease;             /* what Kea picked */
     uint8_t is_pd;               /* 0: an address lease, never ours to judge */
     uint8_t has_plan;            /* pkt6_receive steered this query */
     kc_prefix planned;           /* the prefix pkt6_receive planned */
-    uint8_t reserved;            /* a Kea host reservation holds this prefix */
+    uint8_t planned_ia;          /* the lease is for the IA_PD the plan was made for (the first) */
+    uint8_t mac[6];              /* the MAC the router vouched for in pkt6_receive, when has_mac */
+    uint8_t has_mac;
+    kc_reservation reservation;  /* looked up only when the lease is not the planned prefix */
     kc_bytes label;
 } kc_selection_facts;
 
@@ -82,9 +102,25 @@ typedef enum {
 typedef struct {
     kc_query_facts query;        /* the Renew or Rebind */
     kc_prefix lease;             /* the prefix being extended */
-    kc_bytes lease_hwaddr;       /* the hardware address Kea recorded on the lease */
-    uint8_t reserved;            /* a Kea host reservation holds this prefix */
+    kc_bytes recorded_mac;       /* "mac" the hook recorded in the lease's user-context (text); len 0: none */
+    kc_reservation reservation;
 } kc_renewal_facts;
+
+/* ------------------------------------------------------------------------------------------
+ * Kea's applied configuration, for the check that every VLAN is served (dhcp6_srv_configured).
+ * ------------------------------------------------------------------------------------------ */
+typedef struct {
+    uint8_t first[16];           /* first delegated prefix of the pool */
+    uint8_t last[16];            /* last delegated prefix of the pool */
+    uint8_t delegated_len;
+} kc_pd_pool;
+
+typedef struct {
+    uint32_t subnet_id;
+    kc_bytes interface_id;       /* the subnet's interface-id (inherited from its shared network) */
+    const kc_pd_pool *pools;
+    size_t pool_count;
+} kc_subnet_facts;
 
 typedef enum {
     KC_RENEWAL_KEEP = 0,
@@ -116,6 +152,8 @@ int kcs_pkt6_receive(void *callout_handle);
 int kcs_lease6_select(void *callout_handle);
 int kcs_lease6_renew(void *callout_handle);
 int kcs_lease6_rebind(void *callout_handle);
+int kcs_pkt6_send(void *callout_handle);
+int kcs_dhcp6_srv_configured(void *callout_handle);
 
 /** Would Kea print a message of this severity (and debug level)? */
 int kcs_log_enabled(kc_severity severity, int debug_level);
@@ -140,6 +178,13 @@ void kc_unload(void);
 int kc_plan_query(const kc_query_facts *facts, kc_query_plan *plan);
 kc_selection_verdict kc_judge_selection(const kc_selection_facts *facts);
 kc_renewal_verdict kc_judge_renewal(const kc_renewal_facts *facts);
+/** pkt6_send saw a Reply that delegates the planned prefix: one delegation. */
+void kc_count_delegation(void);
+
+/** Does Kea's configuration serve every VLAN (a subnet with its interface-id, a pd-pool covering
+ *  its prefix at delegated-length)? Returns 0, or non-zero with a NUL-terminated message naming
+ *  the VLAN in error (at most error_len bytes). */
+int kc_check_subnets(const kc_subnet_facts *subnets, size_t count, char *error, size_t error_len);
 
 /** A control command (`cloudstack-status`, `cloudstack-lookup`, `cloudstack-resync`) with its
  *  "arguments" as JSON text (len 0: none). Returns Kea's answer as NUL-terminated JSON text

@@ -2,16 +2,20 @@
 // Every function catches everything: an exception must never reach Rust's frames or Kea.
 #include "kea_cloudstack.h"
 #include "shim_facts.h"
+#include "shim_lease_record.h"
 #include "shim_log.h"
 #include "shim_query.h"
 #include "shim_stats.h"
 
 #include <dhcp/dhcp6.h>
+#include <dhcp/option6_ia.h>
+#include <dhcp/option6_iaprefix.h>
 #include <dhcpsrv/lease.h>
 #include <hooks/hooks.h>
 
 #include <cstring>
 #include <exception>
+#include <memory>
 
 using namespace isc::dhcp;
 using namespace isc::hooks;
@@ -20,9 +24,16 @@ using isc::asiolink::IOAddress;
 
 namespace {
 
-/// What pkt6_receive planned, kept in the packet's callout context for later callouts.
-struct SteeredPrefix {
-    kc_prefix prefix;
+/// What pkt6_receive decided, kept in the packet's callout context for the later callouts.
+struct Plan {
+    bool steer;                   // the NIC's prefix is planned (else: refused, reservations only)
+    kc_prefix prefix;             // with steer
+    uint32_t iaid;                // with steer: the first IA_PD's, the one that gets the prefix
+    bool has_mac;                 // the router vouched for this MAC
+    uint8_t mac[6];
+    uint16_t vlan;                // with steer
+    uint8_t nic_id[KC_NIC_ID_MAX];
+    uint8_t nic_id_len;
 };
 
 const char* const PLAN_CONTEXT = "cloudstack-plan";
@@ -38,19 +49,44 @@ void logCalloutError(const char* callout, const char* what) {
     }
 }
 
-bool plannedPrefix(CalloutHandle& handle, kc_prefix& planned) {
+bool planOf(CalloutHandle& handle, Plan& plan) {
     try {
-        SteeredPrefix steered;
-        handle.getContext(PLAN_CONTEXT, steered);
-        planned = steered.prefix;
+        handle.getContext(PLAN_CONTEXT, plan);
         return true;
     } catch (const NoSuchCalloutContext&) {
         return false;
     }
 }
 
+Plan planFrom(const kc_query_plan& decided) {
+    Plan plan;
+    std::memset(&plan, 0, sizeof(plan));
+    plan.steer = decided.verdict == KC_QUERY_STEER;
+    plan.prefix = decided.prefix;
+    plan.has_mac = decided.has_mac != 0;
+    std::memcpy(plan.mac, decided.mac, sizeof(plan.mac));
+    plan.vlan = decided.vlan;
+    plan.nic_id_len = decided.nic_id_len;
+    std::memcpy(plan.nic_id, decided.nic_id, sizeof(plan.nic_id));
+    return plan;
+}
+
 bool isSolicitOrRequest(uint8_t type) {
     return type == DHCPV6_SOLICIT || type == DHCPV6_REQUEST;
+}
+
+bool samePrefix(const kc_prefix& prefix, const IOAddress& address, uint8_t len) {
+    return prefix.len == len && addressOf(prefix) == address;
+}
+
+// Kea's lease cache (cache-threshold, cache-max-age) answers a lease whose data did not change
+// with its remaining lifetimes and leaves the database alone, which would undo a withdrawal.
+// A client-last-transaction time behind the stored one makes Kea refuse to reuse the lease
+// (AllocEngine::setLeaseReusable, 2.6 and 3.0): the zero lifetimes are stored and sent.
+void keepOutOfLeaseCache(Lease6& lease) {
+    if (lease.current_cltt_ > 0) {
+        lease.cltt_ = lease.current_cltt_ - 1;
+    }
 }
 
 int judgeRenewal(CalloutHandle& handle, const char* callout) {
@@ -66,19 +102,26 @@ int judgeRenewal(CalloutHandle& handle, const char* callout) {
             return 0;
         }
         QueryFacts facts(query, Label::Always); // a withdrawal is logged at info level
+        const std::string recorded = recordedMac(*lease);
+        ReservationFacts reservation(query, lease->addr_, lease->prefixlen_);
         kc_renewal_facts renewal;
+        std::memset(&renewal, 0, sizeof(renewal));
         renewal.query = facts.facts();
         renewal.lease = prefixOf(lease->addr_, lease->prefixlen_);
-        std::vector<uint8_t> hwaddr;
-        if (lease->hwaddr_) {
-            hwaddr = lease->hwaddr_->hwaddr_;
-        }
-        renewal.lease_hwaddr.ptr = hwaddr.empty() ? nullptr : hwaddr.data();
-        renewal.lease_hwaddr.len = hwaddr.size();
-        renewal.reserved = isReservedPrefix(lease->addr_, lease->prefixlen_) ? 1 : 0;
+        renewal.recorded_mac = bytesOf(recorded);
+        renewal.reservation = reservation.facts();
         if (kc_judge_renewal(&renewal) == KC_RENEWAL_WITHDRAW) {
             lease->preferred_lft_ = 0;
             lease->valid_lft_ = 0;
+            keepOutOfLeaseCache(*lease);
+            return 0;
+        }
+        // A lease delegated before the hook recorded NICs gets its record with the router's MAC
+        // (stored with the renewal, when Kea writes it).
+        Plan plan;
+        if (recorded.empty() && planOf(handle, plan) && plan.steer &&
+            samePrefix(plan.prefix, lease->addr_, lease->prefixlen_)) {
+            recordNic(lease, plan.mac, plan.vlan, plan.nic_id, plan.nic_id_len);
         }
     } catch (const std::exception& ex) {
         logCalloutError(callout, ex.what());
@@ -86,6 +129,25 @@ int judgeRenewal(CalloutHandle& handle, const char* callout) {
         logCalloutError(callout, "unknown exception");
     }
     return 0;
+}
+
+/// Does `response` give the planned prefix, with a valid lifetime, to the planned IA_PD?
+bool deliversPlan(const Pkt6Ptr& response, const Plan& plan) {
+    auto range = response->options_.equal_range(D6O_IA_PD);
+    for (auto it = range.first; it != range.second; ++it) {
+        Option6IAPtr ia = boost::dynamic_pointer_cast<Option6IA>(it->second);
+        if (!ia || ia->getIAID() != plan.iaid) {
+            continue;
+        }
+        auto prefixes = ia->getOptions().equal_range(D6O_IAPREFIX);
+        for (auto p = prefixes.first; p != prefixes.second; ++p) {
+            Option6IAPrefixPtr given = boost::dynamic_pointer_cast<Option6IAPrefix>(p->second);
+            if (given && given->getValid() > 0 && samePrefix(plan.prefix, given->getAddress(), given->getLength())) {
+                return true;
+            }
+        }
+    }
+    return false;
 }
 
 } // namespace
@@ -104,30 +166,37 @@ extern "C" int kcs_pkt6_receive(void* callout_handle) {
         }
         // Kea unpacked the message before pkt6_receive; a malformed one never reaches us.
         QueryFacts facts(query, Label::WhenPacketsLogged);
-        kc_query_plan plan;
-        std::memset(&plan, 0, sizeof(plan));
-        if (kc_plan_query(&facts.facts(), &plan) != 0) {
+        kc_query_plan decided;
+        std::memset(&decided, 0, sizeof(decided));
+        if (kc_plan_query(&facts.facts(), &decided) != 0) {
             return 0;
         }
-        switch (plan.verdict) {
+        switch (decided.verdict) {
         case KC_QUERY_LEAVE:
             break;
+        case KC_QUERY_DROP:
+            handle.setStatus(CalloutHandle::NEXT_STEP_DROP);
+            break;
         case KC_QUERY_STEER: {
-            SteeredPrefix steered;
-            steered.prefix = plan.prefix;
-            handle.setContext(PLAN_CONTEXT, steered);
+            Plan plan = planFrom(decided);
             if (isSolicitOrRequest(query->getType())) {
-                const IOAddress prefix = addressOf(plan.prefix);
-                clearWay(query, prefix, plan.prefix.len);
-                steerHint(query, prefix, plan.prefix.len);
+                const IOAddress prefix = addressOf(decided.prefix);
+                clearWay(query, prefix, decided.prefix.len);
+                plan.iaid = steerHint(query, prefix, decided.prefix.len);
+            } else {
+                Option6IAPtr first = boost::dynamic_pointer_cast<Option6IA>(peekOption(query, D6O_IA_PD));
+                plan.iaid = first ? first->getIAID() : 0;
             }
+            handle.setContext(PLAN_CONTEXT, plan);
             break;
         }
         case KC_QUERY_REFUSE:
             // A client Kea has a reservation for keeps it (migration from static configs);
-            // lease6_select lets only reserved prefixes through for it.
-            if (isSolicitOrRequest(query->getType()) && !hasHostReservation(query, plan)) {
-                if (withholdPrefixes(query)) {
+            // lease6_select lets only this client's reserved prefixes through for it.
+            if (isSolicitOrRequest(query->getType())) {
+                if (hasHostReservation(query, decided)) {
+                    handle.setContext(PLAN_CONTEXT, planFrom(decided));
+                } else if (withholdPrefixes(query)) {
                     handle.setStatus(CalloutHandle::NEXT_STEP_DROP);
                 }
             }
@@ -142,39 +211,65 @@ extern "C" int kcs_pkt6_receive(void* callout_handle) {
 }
 
 extern "C" int kcs_lease6_select(void* callout_handle) {
+    CalloutHandle& handle = *static_cast<CalloutHandle*>(callout_handle);
+    bool an_address = false;
     try {
-        CalloutHandle& handle = *static_cast<CalloutHandle*>(callout_handle);
-        if (previousCalloutDropped(handle)) {
-            return 0;
+        if (handle.getStatus() != CalloutHandle::NEXT_STEP_CONTINUE) {
+            return 0; // an earlier callout skipped or dropped: nothing to accept
         }
         Pkt6Ptr query;
         Lease6Ptr lease;
         handle.getArgument("query6", query);
         handle.getArgument("lease6", lease);
-        if (!lease) {
+        if (!lease || lease->type_ != Lease::TYPE_PD) {
+            an_address = true;
             return 0;
         }
+        // Fail closed from here on: Kea's next free candidate is another NIC's prefix.
+        handle.setStatus(CalloutHandle::NEXT_STEP_SKIP);
+        bool fake_allocation = false;
+        handle.getArgument("fake_allocation", fake_allocation);
+        Plan plan;
+        const bool has_plan = planOf(handle, plan);
+
         kc_selection_facts selection;
         std::memset(&selection, 0, sizeof(selection));
         selection.lease = prefixOf(lease->addr_, lease->prefixlen_);
-        selection.is_pd = lease->type_ == Lease::TYPE_PD ? 1 : 0;
-        selection.has_plan = plannedPrefix(handle, selection.planned) ? 1 : 0;
+        selection.is_pd = 1;
+        selection.has_plan = (has_plan && plan.steer) ? 1 : 0;
+        selection.planned = plan.prefix;
+        selection.planned_ia = (selection.has_plan && lease->iaid_ == plan.iaid) ? 1 : 0;
+        selection.has_mac = (has_plan && plan.has_mac) ? 1 : 0;
+        if (selection.has_mac) {
+            std::memcpy(selection.mac, plan.mac, sizeof(selection.mac));
+        }
         // The reservation lookup is only needed when the lease is not the planned prefix.
-        const bool as_planned = selection.has_plan && selection.planned.len == lease->prefixlen_ &&
-            addressOf(selection.planned) == lease->addr_;
-        if (selection.is_pd && !as_planned) {
-            selection.reserved = isReservedPrefix(lease->addr_, lease->prefixlen_) ? 1 : 0;
+        const bool as_planned = selection.planned_ia && samePrefix(plan.prefix, lease->addr_, lease->prefixlen_);
+        std::unique_ptr<ReservationFacts> reservation;
+        if (!as_planned) {
+            reservation.reset(new ReservationFacts(query, lease->addr_, lease->prefixlen_));
+            selection.reservation = reservation->facts();
         }
         const std::string label = labelOf(query, Label::WhenPacketsLogged);
         selection.label = bytesOf(label);
-        if (kc_judge_selection(&selection) == KC_SELECTION_SKIP) {
-            // Kea stops trying further candidates once a callout skips (not CONTINUE).
-            handle.setStatus(CalloutHandle::NEXT_STEP_SKIP);
+        if (kc_judge_selection(&selection) != KC_SELECTION_ACCEPT) {
+            return 0; // SKIP: Kea stops trying further candidates once a callout skips
         }
+        if (!fake_allocation && selection.has_mac) {
+            // Kea stores the lease as this callout leaves it: the record costs no extra write.
+            recordNic(lease, plan.mac, as_planned ? plan.vlan : 0, plan.nic_id, as_planned ? plan.nic_id_len : 0);
+        }
+        handle.setStatus(CalloutHandle::NEXT_STEP_CONTINUE);
     } catch (const std::exception& ex) {
         logCalloutError("lease6_select", ex.what());
+        if (!an_address) {
+            handle.setStatus(CalloutHandle::NEXT_STEP_SKIP);
+        }
     } catch (...) {
         logCalloutError("lease6_select", "unknown exception");
+        if (!an_address) {
+            handle.setStatus(CalloutHandle::NEXT_STEP_SKIP);
+        }
     }
     return 0;
 }
@@ -185,4 +280,31 @@ extern "C" int kcs_lease6_renew(void* callout_handle) {
 
 extern "C" int kcs_lease6_rebind(void* callout_handle) {
     return judgeRenewal(*static_cast<CalloutHandle*>(callout_handle), "lease6_rebind");
+}
+
+extern "C" int kcs_pkt6_send(void* callout_handle) {
+    try {
+        CalloutHandle& handle = *static_cast<CalloutHandle*>(callout_handle);
+        if (previousCalloutDropped(handle)) {
+            return 0;
+        }
+        Pkt6Ptr query;
+        Pkt6Ptr response;
+        handle.getArgument("query6", query);
+        handle.getArgument("response6", response);
+        // One delegation per Reply to a Solicit (Rapid Commit) or Request, not per Advertise.
+        if (!query || !response || response->getType() != DHCPV6_REPLY || !isSolicitOrRequest(query->getType()) ||
+            !peekOption(response, D6O_IA_PD)) {
+            return 0;
+        }
+        Plan plan;
+        if (planOf(handle, plan) && plan.steer && deliversPlan(response, plan)) {
+            kc_count_delegation();
+        }
+    } catch (const std::exception& ex) {
+        logCalloutError("pkt6_send", ex.what());
+    } catch (...) {
+        logCalloutError("pkt6_send", "unknown exception");
+    }
+    return 0;
 }

@@ -6,6 +6,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <algorithm>
 #include <cstring>
 
 using namespace isc::dhcp;
@@ -75,6 +76,11 @@ QueryFacts::QueryFacts(const Pkt6Ptr& query, Label need) {
     std::memset(&facts_, 0, sizeof(facts_));
     facts_.msg_type = query->getType();
     facts_.relay_hops = static_cast<uint8_t>(query->relay_info_.size());
+    const IOAddress& source = query->getRemoteAddr();
+    if (source.isV6()) {
+        const std::vector<uint8_t> bytes = source.toBytes();
+        std::memcpy(facts_.remote_addr, bytes.data(), std::min(bytes.size(), sizeof(facts_.remote_addr)));
+    }
     if (!query->relay_info_.empty()) {
         // relay_info_[0] is the outermost layer: the relay closest to Kea.
         const Pkt6::RelayInfo& router = query->relay_info_[0];

@@ -10,6 +10,8 @@
 #include <dhcpsrv/lease_mgr_factory.h>
 #include <stats/stats_mgr.h>
 
+#include <cstring>
+
 using namespace isc::dhcp;
 using isc::asiolink::IOAddress;
 using isc::stats::StatsMgr;
@@ -40,6 +42,25 @@ bool isReservedPrefix(const IOAddress& prefix, uint8_t len) {
     return static_cast<bool>(HostMgr::instance().get6(prefix, len));
 }
 
+ReservationFacts::ReservationFacts() {
+    std::memset(&facts_, 0, sizeof(facts_));
+}
+
+ReservationFacts::ReservationFacts(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len) : ReservationFacts() {
+    ConstHostPtr host = HostMgr::instance().get6(prefix, len);
+    if (!host) {
+        return;
+    }
+    facts_.exists = 1;
+    if (host->getHWAddress()) {
+        hwaddr_ = host->getHWAddress()->hwaddr_;
+        facts_.hwaddr.ptr = hwaddr_.empty() ? nullptr : hwaddr_.data();
+        facts_.hwaddr.len = hwaddr_.size();
+    }
+    DuidPtr duid = clientDuid(query);
+    facts_.duid_matches = (duid && host->getDuid() && *host->getDuid() == *duid) ? 1 : 0;
+}
+
 bool hasHostReservation(const Pkt6Ptr& query, const kc_query_plan& plan) {
     HostMgr& hosts = HostMgr::instance();
     if (plan.has_mac &&
@@ -56,17 +77,25 @@ bool hasHostReservation(const Pkt6Ptr& query, const kc_query_plan& plan) {
     return false;
 }
 
-void steerHint(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len) {
-    Option6IAPtr first = boost::dynamic_pointer_cast<Option6IA>(query->getOption(D6O_IA_PD));
-    if (!first) {
-        return;
+uint32_t steerHint(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len) {
+    // getOptions hands out Kea's copies of the packet's options (copy-on-retrieve inside
+    // callouts), in the packet's order; Kea serves the IA_PDs in that order too.
+    uint32_t first_iaid = 0;
+    bool first = true;
+    for (auto const& entry : query->getOptions(D6O_IA_PD)) {
+        Option6IAPtr ia = boost::dynamic_pointer_cast<Option6IA>(entry.second);
+        if (!ia) {
+            continue;
+        }
+        while (ia->delOption(D6O_IAPREFIX)) {
+        }
+        if (first) {
+            ia->addOption(OptionPtr(new Option6IAPrefix(D6O_IAPREFIX, prefix, len, 0, 0)));
+            first_iaid = ia->getIAID();
+            first = false;
+        }
     }
-    while (query->delOption(D6O_IA_PD)) {
-    }
-    while (first->delOption(D6O_IAPREFIX)) {
-    }
-    first->addOption(OptionPtr(new Option6IAPrefix(D6O_IAPREFIX, prefix, len, 0, 0)));
-    query->addOption(first);
+    return first_iaid;
 }
 
 namespace {

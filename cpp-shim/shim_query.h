@@ -10,15 +10,33 @@
 namespace isc {
 namespace cloudstack {
 
+#include <vector>
+
 /// Does a Kea host reservation hold this prefix?
 bool isReservedPrefix(const isc::asiolink::IOAddress& prefix, uint8_t len);
+
+/// The host reservation holding a prefix, as facts for Rust to judge whose it is. Owns the
+/// bytes the facts point into.
+class ReservationFacts {
+public:
+    ReservationFacts();
+    ReservationFacts(const isc::dhcp::Pkt6Ptr& query, const isc::asiolink::IOAddress& prefix, uint8_t len);
+    ReservationFacts(const ReservationFacts&) = delete;
+    ReservationFacts& operator=(const ReservationFacts&) = delete;
+    const kc_reservation& facts() const { return facts_; }
+
+private:
+    kc_reservation facts_;
+    std::vector<uint8_t> hwaddr_;
+};
 
 /// Does Kea hold a host reservation for this client (by the router's MAC or the DUID)?
 bool hasHostReservation(const isc::dhcp::Pkt6Ptr& query, const kc_query_plan& plan);
 
-/// Keep only the first IA_PD and make `prefix` its only hint, so that Kea's allocator
-/// delegates exactly that prefix through its normal path.
-void steerHint(const isc::dhcp::Pkt6Ptr& query, const isc::asiolink::IOAddress& prefix, uint8_t len);
+/// Make `prefix` the only hint of the first IA_PD, so that Kea's allocator delegates exactly
+/// that prefix through its normal path; every other IA_PD loses its hints (lease6_select then
+/// refuses them a prefix and Kea answers them NoPrefixAvail). Returns the first IA_PD's IAID.
+uint32_t steerHint(const isc::dhcp::Pkt6Ptr& query, const isc::asiolink::IOAddress& prefix, uint8_t len);
 
 /// Remove leases that would stop Kea from delegating `prefix` to this client: another client's
 /// lease on `prefix`, and the client's own leases (this IAID) on other, unreserved prefixes.

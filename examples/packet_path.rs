@@ -32,7 +32,7 @@ fn mac(i: u32) -> Mac {
 fn main() {
     let decisions: u32 = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(10_000);
     let cfg = HookConfig::from_json(&serde_json::json!({
-        "api-url": "https://bench/client/api", "api-key": "k", "secret-key": "s", "refresh-interval": 86400,
+        "api-url": "https://bench/client/api", "api-key": "k", "api-secret": "s", "trusted-relays": ["fd00::/8"], "refresh-interval": 86400,
         "vlans": [{"vlan": 709, "interface-id": "VLAN709", "prefix": "2a00:f10::/36", "index": "mac"}]
     }))
     .expect("config");

@@ -58,6 +58,8 @@ pub struct HookConfig {
     pub mac_sources: Vec<MacSource>,
     pub remote_id_enterprise: Option<u32>,
     pub vlans: Vec<VlanConfig>,
+    /// Source addresses (prefixes) of the routers allowed to relay for clients.
+    pub trusted_relays: Vec<Ipv6Net>,
 }
 
 /// A parameter the hook cannot work with.
@@ -77,10 +79,12 @@ fn error<T>(text: impl Into<String>) -> Result<T, ConfigError> {
 }
 
 const TOP_LEVEL: &[&str] = &[
-    "api-url", "api-key", "secret-key", "secret-key-file", "zone-id", "page-size", "request-timeout",
+    "api-url", "api-key", "api-secret", "secret-key-file", "zone-id", "page-size", "request-timeout",
     "refresh-interval", "miss-holdoff", "warmup-timeout", "snapshot-file", "delegated-length",
-    "mac-sources", "remote-id-enterprise", "vlans",
+    "mac-sources", "remote-id-enterprise", "vlans", "trusted-relays",
 ];
+/// The inline secret's name before Kea's redaction rule was taken into account.
+const OLD_INLINE_SECRET: &str = "secret-key";
 const VLAN_KEYS: &[&str] = &["vlan", "interface-id", "prefix", "index"];
 
 /// Reads typed values out of one JSON object, naming `context` in errors.
@@ -140,17 +144,24 @@ fn in_context(context: &str) -> String {
 impl HookConfig {
     /// Parse and check the hook parameters (the `parameters` map of the hook entry).
     pub fn from_json(value: &Value) -> Result<HookConfig, ConfigError> {
+        if value.get(OLD_INLINE_SECRET).is_some() {
+            // Kea hides only keys ending in "secret" or "password" from config-get and its debug log.
+            return error(format!(
+                "'{OLD_INLINE_SECRET}' is no longer accepted (Kea would show it in config-get and its log): \
+                 name the inline key 'api-secret', or keep it in 'secret-key-file'"
+            ));
+        }
         let p = Params::new(value, "", TOP_LEVEL)?;
         let api_url = p.required_string("api-url")?;
         if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
             return error("'api-url' must start with https:// (or http:// for a test stand-in)");
         }
         let api_key = p.required_string("api-key")?;
-        let secret = match (p.string("secret-key")?, p.string("secret-key-file")?) {
+        let secret = match (p.string("api-secret")?, p.string("secret-key-file")?) {
             (Some(key), None) => SecretSource::Inline(key),
             (None, Some(path)) => SecretSource::File(PathBuf::from(path)),
-            (Some(_), Some(_)) => return error("'secret-key' and 'secret-key-file' are exclusive: give one"),
-            (None, None) => return error("'secret-key' or 'secret-key-file' parameter is mandatory"),
+            (Some(_), Some(_)) => return error("'api-secret' and 'secret-key-file' are exclusive: give one"),
+            (None, None) => return error("'api-secret' or 'secret-key-file' parameter is mandatory"),
         };
         let delegated_length = p.int("delegated-length", 1, 128)?.unwrap_or(60) as u8;
         let mac_sources = parse_mac_sources(p.map.get("mac-sources"))?;
@@ -170,7 +181,18 @@ impl HookConfig {
             mac_sources,
             remote_id_enterprise: p.int("remote-id-enterprise", 0, i64::from(u32::MAX))?.map(|n| n as u32),
             vlans,
+            trusted_relays: parse_trusted_relays(p.map.get("trusted-relays"))?,
         })
+    }
+
+    /// Is `source` (the outermost Relay-Forward's source address) one of the routers?
+    pub fn is_trusted_relay(&self, source: std::net::Ipv6Addr) -> bool {
+        self.trusted_relays.iter().any(|net| net.contains(&source))
+    }
+
+    /// Does `trusted-relays` let any address speak as the router?
+    pub fn trusts_everyone(&self) -> bool {
+        self.trusted_relays.iter().any(|net| net.prefix_len() == 0)
     }
 
     /// The secret key, read from the file if so configured (a trailing newline is ignored).
@@ -222,6 +244,32 @@ fn parse_mac_sources(value: Option<&Value>) -> Result<Vec<MacSource>, ConfigErro
         sources.push(source);
     }
     Ok(sources)
+}
+
+fn parse_trusted_relays(value: Option<&Value>) -> Result<Vec<Ipv6Net>, ConfigError> {
+    const EXAMPLE: &str = "e.g. [\"2001:db8:ffff::/64\"], or one /128 per router";
+    let Some(value) = value else {
+        return error(format!("'trusted-relays' parameter is mandatory: the routers' source addresses, {EXAMPLE}"));
+    };
+    let Some(list) = value.as_array() else {
+        return error(format!("'trusted-relays' must be a list of IPv6 prefixes, {EXAMPLE}"));
+    };
+    if list.is_empty() {
+        return error(format!("'trusted-relays' must name at least one prefix, {EXAMPLE}"));
+    }
+    list.iter()
+        .map(|item| {
+            let text = item.as_str().unwrap_or_default();
+            let net = text
+                .parse::<Ipv6Net>()
+                .or_else(|_| text.parse::<std::net::Ipv6Addr>().map(Ipv6Net::from))
+                .map_err(|_| ConfigError(format!("'trusted-relays' entry {item} is not an IPv6 prefix")))?;
+            if net != net.trunc() {
+                return error(format!("'trusted-relays' entry {item} has host bits set (did you mean {}?)", net.trunc()));
+            }
+            Ok(net)
+        })
+        .collect()
 }
 
 fn parse_vlans(value: Option<&Value>, delegated_length: u8) -> Result<Vec<VlanConfig>, ConfigError> {
@@ -282,7 +330,8 @@ mod tests {
         json!({
             "api-url": "https://cloud.example.net/client/api",
             "api-key": "key",
-            "secret-key": "secret",
+            "api-secret": "secret",
+            "trusted-relays": ["2001:db8:ffff::/64"],
             "vlans": [{"vlan": 709, "interface-id": "VLAN709", "prefix": "2a00:f10:500::/40"}]
         })
     }
@@ -313,8 +362,14 @@ mod tests {
             (Box::new(|p| { p.as_object_mut().unwrap().remove("api-url"); }), "'api-url' parameter is mandatory"),
             (Box::new(|p| p["api-key"] = json!(7)), "'api-key' must be a string"),
             (Box::new(|p| p["colour"] = json!("blue")), "unknown parameter 'colour'"),
-            (Box::new(|p| p["secret-key-file"] = json!("/x")), "'secret-key' and 'secret-key-file' are exclusive"),
-            (Box::new(|p| { p.as_object_mut().unwrap().remove("secret-key"); }), "'secret-key' or 'secret-key-file' parameter is mandatory"),
+            (Box::new(|p| p["secret-key-file"] = json!("/x")), "'api-secret' and 'secret-key-file' are exclusive"),
+            (Box::new(|p| { p.as_object_mut().unwrap().remove("api-secret"); }), "'api-secret' or 'secret-key-file' parameter is mandatory"),
+            (Box::new(|p| p["secret-key"] = json!("s")), "'secret-key' is no longer accepted"),
+            (Box::new(|p| { p.as_object_mut().unwrap().remove("trusted-relays"); }), "'trusted-relays' parameter is mandatory"),
+            (Box::new(|p| p["trusted-relays"] = json!([])), "'trusted-relays' must name at least one prefix"),
+            (Box::new(|p| p["trusted-relays"] = json!("2001:db8::/64")), "'trusted-relays' must be a list"),
+            (Box::new(|p| p["trusted-relays"] = json!(["router1"])), "'trusted-relays' entry \"router1\" is not an IPv6 prefix"),
+            (Box::new(|p| p["trusted-relays"] = json!(["2001:db8::1/64"])), "has host bits set (did you mean 2001:db8::/64?)"),
             (Box::new(|p| p["page-size"] = json!(501)), "'page-size' must be between 1 and 500"),
             (Box::new(|p| p["refresh-interval"] = json!("300")), "'refresh-interval' must be an integer"),
             (Box::new(|p| p["mac-sources"] = json!(["duid"])), "'mac-sources' entry \"duid\""),
@@ -328,6 +383,20 @@ mod tests {
             let text = refused(change);
             assert!(text.contains(expected), "{text:?} should contain {expected:?}");
         }
+    }
+
+    #[test]
+    fn only_the_routers_addresses_are_trusted_and_a_bare_address_is_one_router() {
+        let mut params = minimal();
+        params["trusted-relays"] = json!(["2001:db8:ffff::/64", "fd00::53"]);
+        let cfg = HookConfig::from_json(&params).unwrap();
+        assert!(cfg.is_trusted_relay("2001:db8:ffff::1".parse().unwrap()));
+        assert!(cfg.is_trusted_relay("fd00::53".parse().unwrap()));
+        assert!(!cfg.is_trusted_relay("fd00::54".parse().unwrap()));
+        assert!(!cfg.is_trusted_relay("2001:db8:fffe::1".parse().unwrap()));
+        assert!(!cfg.trusts_everyone());
+        params["trusted-relays"] = json!(["::/0"]);
+        assert!(HookConfig::from_json(&params).unwrap().trusts_everyone());
     }
 
     #[test]
@@ -350,12 +419,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kc-secret-{}", std::process::id()));
         std::fs::write(&dir, "s3cr3t\n").unwrap();
         let mut params = minimal();
-        params.as_object_mut().unwrap().remove("secret-key");
+        params.as_object_mut().unwrap().remove("api-secret");
         params["secret-key-file"] = json!(dir.to_str().unwrap());
         let cfg = HookConfig::from_json(&params).unwrap();
         assert_eq!(cfg.secret_key().unwrap(), "s3cr3t");
         std::fs::remove_file(&dir).unwrap();
         let inline = HookConfig::from_json(&minimal()).unwrap();
+        assert!(inline.api_key == "key" && matches!(inline.secret, SecretSource::Inline(_)));
         assert!(!format!("{inline:?}").contains("secret\""), "{inline:?}");
     }
 }

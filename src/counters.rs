@@ -22,14 +22,15 @@ pub enum Stat {
     RefusedNotRelayed,
     RefusedUnknownInterface,
     Withdrawn,
+    RefusedUntrustedRelay,
 }
 
 impl Stat {
     /// Every statistic, in status-report order.
-    pub const ALL: [Stat; 12] = [
+    pub const ALL: [Stat; 13] = [
         Stat::Nics, Stat::RefusedCollision, Stat::LastSyncTime, Stat::SyncOk, Stat::SyncFailed, Stat::Delegated,
         Stat::LookupMiss, Stat::RefusedVlanMismatch, Stat::RefusedNoMac, Stat::RefusedNotRelayed,
-        Stat::RefusedUnknownInterface, Stat::Withdrawn,
+        Stat::RefusedUnknownInterface, Stat::Withdrawn, Stat::RefusedUntrustedRelay,
     ];
 
     /// The name in Kea's statistics.
@@ -47,6 +48,7 @@ impl Stat {
             Stat::RefusedNotRelayed => "cloudstack.refused-not-relayed",
             Stat::RefusedUnknownInterface => "cloudstack.refused-unknown-interface-id",
             Stat::Withdrawn => "cloudstack.withdrawn",
+            Stat::RefusedUntrustedRelay => "cloudstack.refused-untrusted-relay",
         }
     }
 }
@@ -67,7 +69,7 @@ pub fn set_sink(sink: Option<Arc<dyn StatSink>>) {
 /// The hook's statistics since load.
 #[derive(Debug, Default)]
 pub struct Counters {
-    values: [AtomicI64; 12],
+    values: [AtomicI64; Stat::ALL.len()],
 }
 
 impl Counters {

@@ -1,16 +1,18 @@
 //! The packet path: from what the router said about a client message to what Kea should do.
 //! Reads the index only; never waits on CloudStack.
-use crate::config::HookConfig;
+use crate::config::{HookConfig, VlanConfig};
 use crate::counters::{Counters, Stat};
-use crate::index::NicIndex;
-use crate::log::{Level, DBG_PACKET};
+use crate::index::{IndexedNic, NicIndex};
+use crate::log::{Level, Throttle, DBG_PACKET};
 use crate::log_at;
 use crate::mac::Mac;
 use crate::refresh::{IndexCell, MissFilter, Refresher, SyncReason};
 use crate::relay::{router_mac, RouterFacts};
 use ipnet::Ipv6Net;
 use std::fmt;
+use std::net::Ipv6Addr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// DHCPv6 message types the hook judges.
 pub mod msg {
@@ -25,6 +27,8 @@ pub mod msg {
 pub struct Query<'a> {
     pub msg_type: u8,
     pub router: RouterFacts<'a>,
+    /// Where the packet came from: the outermost relay's address when relayed.
+    pub source: Ipv6Addr,
     pub has_ia_pd: bool,
     pub label: &'a str,
 }
@@ -34,10 +38,56 @@ pub struct Query<'a> {
 pub enum QueryPlan {
     /// Not ours to judge.
     Leave,
-    /// Delegate exactly this prefix (the NIC's).
-    Steer { prefix: Ipv6Net, mac: Mac },
+    /// Delegate exactly the NIC's prefix.
+    Steer(Steer),
     /// No prefix, for this reason.
     Refuse { reason: Refusal, mac: Option<Mac> },
+    /// Drop the message before anything touches a lease: a relay that is not one of the routers.
+    Drop,
+}
+
+/// The NIC a message is steered to, as the lease will record it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Steer {
+    pub prefix: Ipv6Net,
+    pub mac: Mac,
+    pub vlan: u16,
+    pub nic_id: NicId,
+}
+
+/// A NIC id copied out of the index without allocating (CloudStack's are 36-character UUIDs;
+/// longer ones are cut at a character boundary).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct NicId {
+    bytes: [u8; NicId::MAX],
+    len: u8,
+}
+
+impl NicId {
+    /// Longest id kept.
+    pub const MAX: usize = 64;
+
+    /// The first `MAX` bytes of `id` (fewer if that would cut a character).
+    pub fn new(id: &str) -> NicId {
+        let mut len = id.len().min(NicId::MAX);
+        while !id.is_char_boundary(len) {
+            len -= 1;
+        }
+        let mut bytes = [0; NicId::MAX];
+        bytes[..len].copy_from_slice(&id.as_bytes()[..len]);
+        NicId { bytes, len: len as u8 }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for NicId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
 }
 
 /// Why a client gets no prefix.
@@ -71,17 +121,38 @@ impl fmt::Display for Refusal {
 pub struct Renewal<'a> {
     pub query: Query<'a>,
     pub lease: Ipv6Net,
-    pub lease_hwaddr: &'a [u8],
-    pub reserved: bool,
+    /// The MAC the hook recorded on the lease when it delegated it (its user-context), never
+    /// Kea's hardware address (which Kea may take from the client's DUID).
+    pub recorded_mac: Option<Mac>,
+    pub reservation: Option<Reservation<'a>>,
 }
 
-/// lease6_select's question: may Kea hand out this lease?
+/// The Kea host reservation holding a prefix.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reservation<'a> {
+    /// Its hw-address identifier (empty if it is by another identifier).
+    pub hwaddr: &'a [u8],
+    /// It names the client's own DUID.
+    pub duid_matches: bool,
+}
+
+impl Reservation<'_> {
+    /// Is it this client's: its DUID, or the MAC the router vouched for?
+    pub fn is_for(&self, mac: Option<Mac>) -> bool {
+        self.duid_matches || mac.is_some_and(|mac| self.hwaddr == mac.0)
+    }
+}
+
+/// lease6_select's question: may Kea hand out this prefix?
 #[derive(Clone, Copy, Debug)]
 pub struct Selection<'a> {
     pub lease: Ipv6Net,
-    pub is_pd: bool,
     pub planned: Option<Ipv6Net>,
-    pub reserved: bool,
+    /// The lease is for the IA_PD the plan was made for (the message's first).
+    pub planned_ia: bool,
+    /// The MAC the router vouched for.
+    pub mac: Option<Mac>,
+    pub reservation: Option<Reservation<'a>>,
     pub label: &'a str,
 }
 
@@ -92,101 +163,154 @@ pub struct Delegator {
     misses: MissFilter,
     refresher: Arc<Refresher>,
     counters: Arc<Counters>,
+    untrusted_lines: Throttle,
 }
 
 /// How many unknown MACs are remembered for miss-triggered syncs.
 const MISS_MEMORY: usize = 4096;
+/// At most one line per this about Relay-Forwards from relays that are not routers.
+const UNTRUSTED_LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl Delegator {
     /// A judge over this index; unknown MACs ask `refresher` for a sync.
     pub fn new(cfg: Arc<HookConfig>, index: Arc<IndexCell>, refresher: Arc<Refresher>, counters: Arc<Counters>) -> Delegator {
-        Delegator { cfg, index, misses: MissFilter::new(MISS_MEMORY), refresher, counters }
+        let untrusted_lines = Throttle::new(UNTRUSTED_LOG_EVERY);
+        Delegator { cfg, index, misses: MissFilter::new(MISS_MEMORY), refresher, counters, untrusted_lines }
     }
 
-    /// pkt6_receive: Leave, Steer or Refuse a client message.
+    /// pkt6_receive: Leave, Steer, Refuse or Drop a client message.
     pub fn plan_query(&self, query: &Query<'_>) -> QueryPlan {
-        let judged = matches!(query.msg_type, msg::SOLICIT | msg::REQUEST | msg::RENEW | msg::REBIND);
-        if !judged || !query.has_ia_pd {
+        if !query.has_ia_pd {
             return QueryPlan::Leave;
         }
-        let renewing = matches!(query.msg_type, msg::RENEW | msg::REBIND);
-        let index = self.index.current();
-        match self.resolve(query, None, &index) {
-            Ok((prefix, mac, vlan)) => {
-                if !renewing {
-                    self.counters.bump(Stat::Delegated);
+        // Kea answers any Relay-Forward; only the routers may speak for a client, whatever the
+        // message (a forged Release or Renew is as unwelcome as a forged Solicit).
+        if query.router.relay_hops > 0 && !self.cfg.is_trusted_relay(query.source) {
+            self.counters.bump(Stat::RefusedUntrustedRelay);
+            if crate::log::enabled(Level::Debug(DBG_PACKET)) {
+                if let Some(unlogged) = self.untrusted_lines.admit() {
+                    log_at!(Level::Debug(DBG_PACKET), CLOUDSTACK_UNTRUSTED_RELAY, query.label, query.source, unlogged);
                 }
-                log_at!(Level::Debug(DBG_PACKET), CLOUDSTACK_PREFIX_STEERED, query.label, mac, vlan, prefix);
-                QueryPlan::Steer { prefix, mac }
             }
-            // A renewal without a MAC is judged later, with the MAC recorded on the lease.
-            Err((Refusal::NoMac, _)) if renewing => QueryPlan::Leave,
+            return QueryPlan::Drop;
+        }
+        let renewing = matches!(query.msg_type, msg::RENEW | msg::REBIND);
+        if !renewing && !matches!(query.msg_type, msg::SOLICIT | msg::REQUEST) {
+            return QueryPlan::Leave;
+        }
+        let index = self.index.current();
+        match self.resolve(query, &index) {
+            Ok(nic) => {
+                log_at!(Level::Debug(DBG_PACKET), CLOUDSTACK_PREFIX_STEERED, query.label, nic.mac, nic.vlan, nic.prefix);
+                QueryPlan::Steer(Steer { prefix: nic.prefix, mac: nic.mac, vlan: nic.vlan, nic_id: NicId::new(&nic.nic_id) })
+            }
+            // Renewals are judged in lease6_renew / lease6_rebind, with what the lease recorded.
+            Err(_) if renewing => QueryPlan::Leave,
             Err((reason, mac)) => {
-                if !renewing {
-                    self.count_refusal(&reason);
-                    log_at!(Level::Debug(DBG_PACKET), CLOUDSTACK_PACKET_REFUSED, query.label, reason);
+                if let (Refusal::UnknownMac, Some(mac)) = (&reason, mac) {
+                    if self.misses.should_ask(mac, self.refresher.generation()) {
+                        self.refresher.request(SyncReason::UnknownMac);
+                    }
                 }
+                self.count_refusal(&reason);
+                log_at!(Level::Debug(DBG_PACKET), CLOUDSTACK_PACKET_REFUSED, query.label, reason);
                 QueryPlan::Refuse { reason, mac }
             }
         }
     }
 
-    /// lease6_select: only the planned prefix, or a reserved one, may be handed out.
+    /// lease6_select on a delegated prefix: only the planned prefix, for the IA_PD it was planned
+    /// for, or a prefix reserved for this client may be handed out.
     pub fn judge_selection(&self, selection: &Selection<'_>) -> bool {
-        if !selection.is_pd || selection.reserved || selection.planned == Some(selection.lease) {
+        let reserved = selection.reservation.is_some_and(|r| r.is_for(selection.mac));
+        if reserved || (selection.planned_ia && selection.planned == Some(selection.lease)) {
             return true;
         }
-        let planned = selection.planned.map_or_else(|| "none".to_string(), |p| p.to_string());
+        let planned = match selection.planned {
+            Some(p) if selection.planned_ia => p.to_string(),
+            Some(p) => format!("{p} for the first IA_PD only"),
+            None => "none".to_string(),
+        };
         log_at!(Level::Debug(DBG_PACKET), CLOUDSTACK_SELECT_SKIPPED, selection.label, selection.lease, planned);
         false
     }
 
     /// lease6_renew / lease6_rebind: true when the prefix must be withdrawn (lifetimes 0)
-    /// because the NIC no longer owns it. Until a live sync succeeded, nothing is withdrawn.
+    /// because no live NIC owns it, or another NIC does. Until a live sync succeeded,
+    /// nothing is withdrawn.
     pub fn withdraws(&self, renewal: &Renewal<'_>) -> bool {
-        if renewal.reserved || !self.index.is_authoritative() {
+        if !self.index.is_authoritative() {
             return false;
         }
-        let lease_mac = Mac::from_bytes(renewal.lease_hwaddr);
+        let router = &renewal.query.router;
+        let mac = router_mac(router, &self.cfg.mac_sources, self.cfg.remote_id_enterprise).or(renewal.recorded_mac);
+        if renewal.reservation.is_some_and(|r| r.is_for(mac)) {
+            return false;
+        }
         let index = self.index.current();
-        let why = match self.resolve(&renewal.query, lease_mac, &index) {
-            Ok((prefix, ..)) if prefix == renewal.lease => return false,
-            // Neither the router nor the lease names a MAC: no evidence against the client.
-            Err((Refusal::NoMac, _)) => return false,
-            Ok((prefix, ..)) => format!("the NIC's prefix is {prefix} now"),
-            Err((reason, _)) => reason.to_string(),
-        };
+        let Err(why) = self.renewal_evidence(renewal, &index) else { return false };
         self.counters.bump(Stat::Withdrawn);
         log_at!(Level::Info, CLOUDSTACK_RENEWAL_WITHDRAWN, renewal.query.label, renewal.lease, why);
         true
     }
 
-    /// The NIC's prefix for a message, from the router's facts (`fallback_mac` when the
-    /// router sent none).
-    fn resolve(&self, query: &Query<'_>, fallback_mac: Option<Mac>, index: &NicIndex) -> Result<(Ipv6Net, Mac, u16), (Refusal, Option<Mac>)> {
-        let router = &query.router;
-        match router.relay_hops {
-            0 => return Err((Refusal::NotRelayed, None)),
-            1 => {}
-            hops => return Err((Refusal::NestedRelay(hops), None)),
-        }
-        let Some(vlan) = self.cfg.vlan_by_interface_id(router.interface_id) else {
-            let id = String::from_utf8_lossy(router.interface_id).into_owned();
-            return Err((Refusal::UnknownInterfaceId(id), None));
+    /// Ok when the renewal may go on; Err with the reason to withdraw. The NIC is named by the
+    /// router's MAC, else by the MAC recorded on the lease, else by the prefix itself. A
+    /// renewal the router did not vouch for (not relayed, nested, unknown interface-id: a
+    /// backup router with other interface names, say) proves nothing and is kept.
+    fn renewal_evidence(&self, renewal: &Renewal<'_>, index: &NicIndex) -> Result<(), String> {
+        let router = &renewal.query.router;
+        let Ok(vlan) = self.router_vlan(router) else { return Ok(()) };
+        let mac = router_mac(router, &self.cfg.mac_sources, self.cfg.remote_id_enterprise).or(renewal.recorded_mac);
+        let Some(mac) = mac else {
+            return match index.by_prefix(renewal.lease) {
+                Some(owner) if owner.vlan == vlan.vlan => Ok(()),
+                _ => Err(format!("no live NIC on VLAN {} owns it", vlan.vlan)),
+            };
         };
-        let Some(mac) = router_mac(router, &self.cfg.mac_sources, self.cfg.remote_id_enterprise).or(fallback_mac) else {
+        match self.nic_of(mac, vlan.vlan, index) {
+            Ok(nic) if nic.prefix == renewal.lease => Ok(()),
+            Ok(nic) => Err(format!("the NIC's prefix is {} now", nic.prefix)),
+            Err(reason) => Err(reason.to_string()),
+        }
+    }
+
+    /// The NIC the router names for a Solicit or Request.
+    fn resolve<'i>(&self, query: &Query<'_>, index: &'i NicIndex) -> Result<&'i IndexedNic, (Refusal, Option<Mac>)> {
+        let router = &query.router;
+        let vlan = self.router_vlan(router).map_err(|reason| (reason, None))?;
+        let Some(mac) = router_mac(router, &self.cfg.mac_sources, self.cfg.remote_id_enterprise) else {
             return Err((Refusal::NoMac, None));
         };
-        if let Some(nic) = index.get(mac, vlan.vlan) {
-            return Ok((nic.prefix, mac, vlan.vlan));
+        self.nic_of(mac, vlan.vlan, index).map_err(|reason| (reason, Some(mac)))
+    }
+
+    /// The VLAN of the router's interface-id, if the router alone relayed the message.
+    fn router_vlan(&self, router: &RouterFacts<'_>) -> Result<&VlanConfig, Refusal> {
+        match router.relay_hops {
+            0 => return Err(Refusal::NotRelayed),
+            1 => {}
+            hops => return Err(Refusal::NestedRelay(hops)),
         }
-        if let Some(other) = self.cfg.vlans.iter().find(|v| index.get(mac, v.vlan).is_some()) {
-            return Err((Refusal::VlanMismatch { nic_vlan: other.vlan, router_vlan: vlan.vlan }, Some(mac)));
+        self.cfg
+            .vlan_by_interface_id(router.interface_id)
+            .ok_or_else(|| Refusal::UnknownInterfaceId(String::from_utf8_lossy(router.interface_id).into_owned()))
+    }
+
+    /// The NIC with this MAC on this VLAN.
+    fn nic_of<'i>(&self, mac: Mac, vlan: u16, index: &'i NicIndex) -> Result<&'i IndexedNic, Refusal> {
+        if let Some(nic) = index.get(mac, vlan) {
+            return Ok(nic);
         }
-        if self.misses.should_ask(mac, self.refresher.generation()) {
-            self.refresher.request(SyncReason::UnknownMac);
+        match self.cfg.vlans.iter().find(|v| index.get(mac, v.vlan).is_some()) {
+            Some(other) => Err(Refusal::VlanMismatch { nic_vlan: other.vlan, router_vlan: vlan }),
+            None => Err(Refusal::UnknownMac),
         }
-        Err((Refusal::UnknownMac, Some(mac)))
+    }
+
+    /// Kea sent a Reply delegating the planned prefix.
+    pub fn count_delegation(&self) {
+        self.counters.bump(Stat::Delegated);
     }
 
     fn count_refusal(&self, reason: &Refusal) {

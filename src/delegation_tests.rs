@@ -6,6 +6,7 @@ use crate::refresh::NicSource;
 use parking_lot::Mutex;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::net::Ipv6Addr;
 use std::time::Duration;
 
 const KNOWN: Mac = Mac([0x02, 0x00, 0x0a, 0xc5, 0x00, 0x17]);
@@ -39,7 +40,7 @@ struct World {
 
 fn world(answer: Result<Vec<Vm>, ApiError>) -> World {
     let cfg = HookConfig::from_json(&json!({
-        "api-url": "https://c/client/api", "api-key": "k", "secret-key": "s", "miss-holdoff": 0,
+        "api-url": "https://c/client/api", "api-key": "k", "api-secret": "s", "trusted-relays": ["fd00::/8"], "miss-holdoff": 0,
         "vlans": [
             {"vlan": 709, "interface-id": "VLAN709", "prefix": "2a00:f10:500::/40"},
             {"vlan": 710, "interface-id": "VLAN710", "prefix": "2a00:f10:600::/40"}
@@ -61,13 +62,21 @@ fn remote_id(mac: Mac) -> Vec<u8> {
     payload
 }
 
+/// The router's address, inside "trusted-relays".
+const ROUTER: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x53);
+
 fn query<'a>(msg_type: u8, interface_id: &'a [u8], remote_id: &'a [u8]) -> Query<'a> {
     Query {
         msg_type,
         router: RouterFacts { relay_hops: 1, interface_id, remote_id, client_link_layer: &[] },
+        source: ROUTER,
         has_ia_pd: true,
         label: "test",
     }
+}
+
+fn steered(prefix: &str) -> QueryPlan {
+    QueryPlan::Steer(Steer { prefix: net(prefix), mac: KNOWN, vlan: 709, nic_id: NicId::new("nic-1") })
 }
 
 fn net(text: &str) -> Ipv6Net {
@@ -80,9 +89,34 @@ fn a_known_nic_asking_through_its_own_vlan_is_steered_to_its_prefix() {
     let rid = remote_id(KNOWN);
     for msg_type in [msg::SOLICIT, msg::REQUEST, msg::RENEW, msg::REBIND] {
         let plan = w.delegator.plan_query(&query(msg_type, b"VLAN709", &rid));
-        assert_eq!(plan, QueryPlan::Steer { prefix: net("2a00:f10:500:1170::/60"), mac: KNOWN }, "type {msg_type}");
+        assert_eq!(plan, steered("2a00:f10:500:1170::/60"), "type {msg_type}");
     }
-    assert_eq!(w.counters.get(Stat::Delegated), 2, "Solicit and Request count as delegations");
+    assert_eq!(w.counters.get(Stat::Delegated), 0, "a delegation is counted when Kea's Reply carries it");
+}
+
+#[test]
+fn a_relay_forward_from_an_address_that_is_not_a_router_is_dropped_whatever_it_carries() {
+    let w = world(Ok(cloud_with("185.62.101.23")));
+    let rid = remote_id(KNOWN);
+    for msg_type in [msg::SOLICIT, msg::REQUEST, msg::RENEW, msg::REBIND, 8 /* Release */, 9 /* Decline */] {
+        let mut forged = query(msg_type, b"VLAN709", &rid);
+        forged.source = "2a00:f10:500:1180::1".parse().unwrap(); // a tenant's own routed address
+        assert_eq!(w.delegator.plan_query(&forged), QueryPlan::Drop, "type {msg_type}");
+        forged.router.relay_hops = 2;
+        assert_eq!(w.delegator.plan_query(&forged), QueryPlan::Drop, "nested, type {msg_type}");
+    }
+    assert_eq!(w.counters.get(Stat::RefusedUntrustedRelay), 12);
+    let mut no_pd = query(msg::SOLICIT, b"VLAN709", &rid);
+    no_pd.source = "2a00:f10:500:1180::1".parse().unwrap();
+    no_pd.has_ia_pd = false;
+    assert_eq!(w.delegator.plan_query(&no_pd), QueryPlan::Leave, "messages without IA_PD are Kea's business");
+}
+
+#[test]
+fn a_long_nic_id_is_cut_at_a_character_boundary() {
+    assert_eq!(NicId::new("nic-1").as_str(), "nic-1");
+    let long = format!("{}é", "x".repeat(63));
+    assert_eq!(NicId::new(&long).as_str(), "x".repeat(63));
 }
 
 #[test]
@@ -100,7 +134,8 @@ fn messages_the_router_did_not_vouch_for_get_nothing() {
     let rid = remote_id(KNOWN);
     let mut direct = query(msg::SOLICIT, b"VLAN709", &rid);
     direct.router.relay_hops = 0;
-    let mut nested = direct;
+    direct.source = "2a00:f10:500:1180::1".parse().unwrap();
+    let mut nested = query(msg::SOLICIT, b"VLAN709", &rid);
     nested.router.relay_hops = 2;
     let cases = [
         (direct, Refusal::NotRelayed),
@@ -124,7 +159,7 @@ fn messages_without_ia_pd_or_of_other_types_are_left_to_kea() {
     no_pd.has_ia_pd = false;
     assert_eq!(w.delegator.plan_query(&no_pd), QueryPlan::Leave);
     assert_eq!(w.delegator.plan_query(&query(8 /* Release */, b"VLAN709", &rid)), QueryPlan::Leave);
-    assert_eq!(w.delegator.plan_query(&query(msg::RENEW, b"VLAN709", b"")), QueryPlan::Leave, "judged with the lease's MAC");
+    assert_eq!(w.delegator.plan_query(&query(msg::RENEW, b"VLAN709", b"")), QueryPlan::Leave, "judged with the lease's record");
 }
 
 #[test]
@@ -136,7 +171,7 @@ fn an_unknown_mac_asks_for_an_early_sync_and_is_steered_once_cloudstack_lists_it
     let mut steered = false;
     for _ in 0..200 {
         std::thread::sleep(Duration::from_millis(10));
-        if let QueryPlan::Steer { .. } = w.delegator.plan_query(&query(msg::SOLICIT, b"VLAN709", &rid)) {
+        if let QueryPlan::Steer(_) = w.delegator.plan_query(&query(msg::SOLICIT, b"VLAN709", &rid)) {
             steered = true;
             break;
         }
@@ -147,41 +182,76 @@ fn an_unknown_mac_asks_for_an_early_sync_and_is_steered_once_cloudstack_lists_it
 }
 
 #[test]
-fn kea_may_hand_out_only_the_planned_or_a_reserved_prefix() {
+fn kea_may_hand_out_only_the_planned_prefix_to_the_first_ia_pd_or_this_clients_reservation() {
     let w = world(Ok(vec![]));
     let planned = Some(net("2a00:f10:500:1170::/60"));
-    let select = |lease: &str, planned: Option<Ipv6Net>, reserved: bool, is_pd: bool| {
-        w.delegator.judge_selection(&Selection { lease: net(lease), is_pd, planned, reserved, label: "t" })
+    let select = |lease: &str, planned: Option<Ipv6Net>, planned_ia: bool, reservation: Option<Reservation<'_>>| {
+        let selection = Selection { lease: net(lease), planned, planned_ia, mac: Some(KNOWN), reservation, label: "t" };
+        w.delegator.judge_selection(&selection)
     };
-    assert!(select("2a00:f10:500:1170::/60", planned, false, true));
-    assert!(!select("2a00:f10:500:10::/60", planned, false, true), "a pool prefix is skipped");
-    assert!(!select("2a00:f10:500:10::/60", None, false, true), "refused clients get no pool prefix");
-    assert!(select("2a00:f10:500:10::/60", None, true, true), "reservations are kept");
-    assert!(select("2a00:f10:500::5/128", None, false, false), "addresses are not ours to judge");
+    assert!(select("2a00:f10:500:1170::/60", planned, true, None));
+    assert!(!select("2a00:f10:500:1170::/60", planned, false, None), "a second IA_PD does not get it too");
+    assert!(!select("2a00:f10:500:10::/60", planned, true, None), "a pool prefix is skipped");
+    assert!(!select("2a00:f10:500:10::/60", None, false, None), "refused clients get no pool prefix");
+    let by_mac = Reservation { hwaddr: &KNOWN.0, duid_matches: false };
+    let by_duid = Reservation { hwaddr: &[], duid_matches: true };
+    let someone_elses = Reservation { hwaddr: &STRANGER.0, duid_matches: false };
+    assert!(select("2a00:f10:500:10::/60", None, false, Some(by_mac)), "reserved for the router's MAC");
+    assert!(select("2a00:f10:500:10::/60", None, false, Some(by_duid)), "reserved for the client's DUID");
+    assert!(!select("2a00:f10:500:10::/60", None, false, Some(someone_elses)), "another client's reservation");
 }
 
 #[test]
 fn a_renewal_of_a_prefix_the_nic_no_longer_owns_is_withdrawn() {
     let w = world(Ok(cloud_with("185.62.101.24"))); // the NIC's number changed: 279 -> 280
     let rid = remote_id(KNOWN);
-    let renewal = |lease: &str, rid: &[u8], hwaddr: &[u8], iface: &[u8]| {
-        let r = Renewal { query: query(msg::RENEW, iface, rid), lease: net(lease), lease_hwaddr: hwaddr, reserved: false };
+    let renewal = |lease: &str, rid: &[u8], recorded: Option<Mac>, iface: &[u8]| {
+        let r = Renewal { query: query(msg::RENEW, iface, rid), lease: net(lease), recorded_mac: recorded, reservation: None };
         w.delegator.withdraws(&r)
     };
     let rid = rid.as_slice();
-    assert!(renewal("2a00:f10:500:1170::/60", rid, b"", b"VLAN709"), "old prefix");
-    assert!(!renewal("2a00:f10:500:1180::/60", rid, b"", b"VLAN709"), "current prefix");
-    assert!(!renewal("2a00:f10:500:1180::/60", b"", &KNOWN.0, b"VLAN709"), "MAC from the lease when the router sends none");
-    assert!(renewal("2a00:f10:500:1180::/60", &remote_id(STRANGER), b"", b"VLAN709"), "a destroyed NIC's MAC");
-    assert!(renewal("2a00:f10:500:1180::/60", rid, b"", b"VLAN710"), "through another VLAN");
-    assert!(!renewal("2a00:f10:500:1180::/60", b"", b"", b"VLAN709"), "no MAC anywhere: kept, not withdrawn");
+    assert!(renewal("2a00:f10:500:1170::/60", rid, None, b"VLAN709"), "old prefix");
+    assert!(!renewal("2a00:f10:500:1180::/60", rid, None, b"VLAN709"), "current prefix");
+    assert!(renewal("2a00:f10:500:1180::/60", &remote_id(STRANGER), None, b"VLAN709"), "a destroyed NIC's MAC");
+    assert!(renewal("2a00:f10:500:1180::/60", rid, None, b"VLAN710"), "through another VLAN");
     assert_eq!(w.counters.get(Stat::Withdrawn), 3);
+}
+
+#[test]
+fn a_renewal_without_the_routers_mac_is_judged_by_what_the_lease_recorded_else_by_the_prefix() {
+    let w = world(Ok(cloud_with("185.62.101.24"))); // KNOWN owns 2a00:f10:500:1180::/60
+    let renewal = |lease: &str, recorded: Option<Mac>| {
+        let r = Renewal { query: query(msg::RENEW, b"VLAN709", b""), lease: net(lease), recorded_mac: recorded, reservation: None };
+        w.delegator.withdraws(&r)
+    };
+    assert!(!renewal("2a00:f10:500:1180::/60", Some(KNOWN)), "the recorded NIC still owns it");
+    assert!(renewal("2a00:f10:500:1170::/60", Some(KNOWN)), "the recorded NIC was renumbered");
+    assert!(renewal("2a00:f10:500:1180::/60", Some(STRANGER)), "the recorded NIC is gone, another one owns the prefix");
+    assert!(!renewal("2a00:f10:500:1180::/60", None), "nothing recorded: a live NIC owns the prefix");
+    assert!(renewal("2a00:f10:500:1170::/60", None), "nothing recorded: no live NIC owns the prefix");
+    assert_eq!(w.counters.get(Stat::Withdrawn), 3);
+}
+
+#[test]
+fn a_renewal_the_router_did_not_vouch_for_is_no_evidence_and_is_kept() {
+    let w = world(Ok(vec![])); // an authoritative, empty cloud: every prefix would be withdrawn
+    let rid = remote_id(KNOWN);
+    let mut direct = query(msg::RENEW, b"VLAN709", &rid);
+    direct.router.relay_hops = 0;
+    let mut nested = query(msg::REBIND, b"VLAN709", &rid);
+    nested.router.relay_hops = 2;
+    let backup_router = query(msg::REBIND, b"irb.709", &rid); // other interface names
+    for q in [direct, nested, backup_router] {
+        let r = Renewal { query: q, lease: net("2a00:f10:500:1170::/60"), recorded_mac: Some(KNOWN), reservation: None };
+        assert!(!w.delegator.withdraws(&r), "{q:?}");
+    }
+    assert_eq!(w.counters.get(Stat::Withdrawn), 0);
 }
 
 #[test]
 fn nothing_is_withdrawn_before_cloudstack_has_answered_once() {
     let w = world(Err(ApiError::Transport("connection refused".into())));
     let rid = remote_id(KNOWN);
-    let r = Renewal { query: query(msg::RENEW, b"VLAN709", &rid), lease: net("2a00:f10:500:1170::/60"), lease_hwaddr: b"", reserved: false };
+    let r = Renewal { query: query(msg::RENEW, b"VLAN709", &rid), lease: net("2a00:f10:500:1170::/60"), recorded_mac: None, reservation: None };
     assert!(!w.delegator.withdraws(&r));
 }

@@ -27,6 +27,7 @@ struct KeptIndex {
     layout: String,
     index: Arc<crate::index::NicIndex>,
     live: bool,
+    counters: Arc<Counters>,
 }
 
 static KEPT: parking_lot::Mutex<Option<KeptIndex>> = parking_lot::Mutex::new(None);
@@ -44,17 +45,21 @@ impl Hook {
     /// `start` with another NIC source (tests).
     pub fn start_with(cfg: HookConfig, source: Box<dyn NicSource>) -> Result<Hook, String> {
         let cfg = Arc::new(cfg);
+        if cfg.trusts_everyone() {
+            log_at!(Level::Warn, CLOUDSTACK_TRUSTS_ANY_RELAY);
+        }
         let index = Arc::new(IndexCell::default());
-        let counters = Arc::new(Counters::default());
-        // Every statistic exists from load on, at 0, so dashboards see it before the first event.
+        let kept = KEPT.lock().take().filter(|k| k.layout == snapshot::layout(&cfg));
+        // A reload that keeps the index keeps the counts too; otherwise every statistic exists
+        // from load on, at 0, so dashboards see it before the first event.
+        let counters = kept.as_ref().map_or_else(|| Arc::new(Counters::default()), |k| k.counters.clone());
         for stat in Stat::ALL {
-            counters.set(stat, 0);
+            counters.set(stat, counters.get(stat));
         }
         let mut serving_from = "an empty index".to_string();
         // With an index already in hand (kept across a reload, or the snapshot) Kea serves at once
         // and the first sync runs in the background; with none, load waits up to warmup-timeout.
         let mut serve_at_once = false;
-        let kept = KEPT.lock().take().filter(|k| k.layout == snapshot::layout(&cfg));
         if let Some(kept) = &kept {
             index.adopt(kept.index.clone(), kept.live);
             serve_at_once = true;
@@ -105,7 +110,8 @@ impl Hook {
             let index = previous.index.current();
             if !index.is_empty() {
                 let layout = snapshot::layout(&previous.cfg);
-                *KEPT.lock() = Some(KeptIndex { layout, index, live: previous.index.is_authoritative() });
+                let counters = previous.counters.clone();
+                *KEPT.lock() = Some(KeptIndex { layout, index, live: previous.index.is_authoritative(), counters });
             }
         }
     }

@@ -16,6 +16,7 @@ pub mod prefix;
 pub mod refresh;
 pub mod relay;
 pub mod render;
+pub mod served_vlans;
 
 #[allow(unsafe_code)]
 mod ffi;

@@ -131,7 +131,7 @@ mod tests {
     #[test]
     fn every_nic_gets_a_reservation_in_its_vlans_subnet_and_the_hook_entry_goes() {
         let cfg = HookConfig::from_json(&json!({
-            "api-url": "https://c/client/api", "api-key": "k", "secret-key": "s",
+            "api-url": "https://c/client/api", "api-key": "k", "api-secret": "s", "trusted-relays": ["fd00::/8"],
             "vlans": [{"vlan": 709, "interface-id": "VLAN709", "prefix": "2a00:f10:500::/40"},
                       {"vlan": 710, "interface-id": "VLAN710", "prefix": "2a00:f10:600::/40"}]
         }))

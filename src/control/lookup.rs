@@ -64,7 +64,7 @@ mod tests {
 
     fn world() -> (HookConfig, NicIndex) {
         let cfg = HookConfig::from_json(&json!({
-            "api-url": "https://c/client/api", "api-key": "k", "secret-key": "s",
+            "api-url": "https://c/client/api", "api-key": "k", "api-secret": "s", "trusted-relays": ["fd00::/8"],
             "vlans": [{"vlan": 709, "interface-id": "VLAN709", "prefix": "2a00:f10:500::/40"}]
         }))
         .unwrap();

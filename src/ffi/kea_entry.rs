@@ -64,6 +64,22 @@ pub unsafe extern "C" fn lease6_rebind(handle: *mut c_void) -> c_int {
     unsafe { kcs_lease6_rebind(handle) }
 }
 
+/// # Safety
+/// Kea passes its CalloutHandle.
+#[no_mangle]
+pub unsafe extern "C" fn pkt6_send(handle: *mut c_void) -> c_int {
+    // SAFETY: as pkt6_receive.
+    unsafe { kcs_pkt6_send(handle) }
+}
+
+/// # Safety
+/// Kea passes its CalloutHandle.
+#[no_mangle]
+pub unsafe extern "C" fn dhcp6_srv_configured(handle: *mut c_void) -> c_int {
+    // SAFETY: as pkt6_receive.
+    unsafe { kcs_dhcp6_srv_configured(handle) }
+}
+
 /// Writes through Kea's "cloudstack-hooks" logger.
 struct KeaSink;
 

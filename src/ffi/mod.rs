@@ -7,10 +7,11 @@ pub mod thread_priority;
 #[cfg(feature = "kea")]
 mod kea_entry;
 
-use crate::delegation::{Query, Renewal, Selection};
-use crate::delegation::QueryPlan;
+use crate::delegation::{Query, QueryPlan, Renewal, Reservation, Selection};
 use crate::hook::Hook;
+use crate::mac::Mac;
 use crate::relay::RouterFacts;
+use crate::served_vlans::{KeaSubnet, PdPool};
 use bindings::*;
 use ipnet::Ipv6Net;
 use std::ffi::c_char;
@@ -53,10 +54,23 @@ unsafe fn query_of<'a>(facts: &'a kc_query_facts) -> Query<'a> {
                 remote_id: slice(facts.remote_id),
                 client_link_layer: slice(facts.client_link_layer),
             },
+            source: Ipv6Addr::from(facts.remote_addr),
             has_ia_pd: facts.has_ia_pd != 0,
             label: std::str::from_utf8(slice(facts.label)).unwrap_or("?"),
         }
     }
+}
+
+/// The reservation in the shim's facts, if one exists.
+///
+/// # Safety
+/// `reservation.hwaddr` must satisfy `slice`'s contract for `'a`.
+unsafe fn reservation_of<'a>(reservation: &kc_reservation) -> Option<Reservation<'a>> {
+    (reservation.exists != 0).then(|| Reservation {
+        // SAFETY: forwarded from the caller.
+        hwaddr: unsafe { slice(reservation.hwaddr) },
+        duid_matches: reservation.duid_matches != 0,
+    })
 }
 
 /// Run `body`, turning a panic into `fallback` (and a log line) instead of unwinding into C++.
@@ -175,11 +189,17 @@ pub unsafe extern "C" fn kc_plan_query(facts: *const kc_query_facts, plan: *mut 
         *plan = kc_query_plan::default();
         match hook.delegator.plan_query(&query) {
             QueryPlan::Leave => plan.verdict = kc_query_verdict::KC_QUERY_LEAVE,
-            QueryPlan::Steer { prefix, mac } => {
+            QueryPlan::Drop => plan.verdict = kc_query_verdict::KC_QUERY_DROP,
+            QueryPlan::Steer(steer) => {
                 plan.verdict = kc_query_verdict::KC_QUERY_STEER;
-                plan.prefix = kc_prefix_of(prefix);
-                plan.mac = mac.0;
+                plan.prefix = kc_prefix_of(steer.prefix);
+                plan.mac = steer.mac.0;
                 plan.has_mac = 1;
+                plan.vlan = steer.vlan;
+                let id = steer.nic_id.as_str().as_bytes();
+                let n = id.len().min(plan.nic_id.len());
+                plan.nic_id[..n].copy_from_slice(&id[..n]);
+                plan.nic_id_len = n as u8;
             }
             QueryPlan::Refuse { mac, .. } => {
                 plan.verdict = kc_query_verdict::KC_QUERY_REFUSE;
@@ -198,14 +218,16 @@ pub unsafe extern "C" fn kc_plan_query(facts: *const kc_query_facts, plan: *mut 
 
 /// Test-only faults, off unless Kea runs with `KEA_CLOUDSTACK_FAULT_INJECTION=1`: MAC
 /// 02:de:ad:00:00:01 makes Rust panic inside a callout, 02:de:ad:00:00:02 makes the shim meet
-/// a C++ exception from Kea's own code (a prefix length Kea refuses). The end-to-end tests use
-/// them to show that neither reaches Kea.
+/// a C++ exception from Kea's own code (a prefix length Kea refuses), 02:de:ad:00:00:03 makes
+/// Rust panic while judging lease6_select. The end-to-end tests use them to show that none
+/// reaches Kea, and that lease6_select then hands out nothing.
 mod fault_injection {
     use super::bindings::{kc_query_plan, kc_query_verdict};
     use once_cell::sync::Lazy;
 
     const PANIC_MAC: [u8; 6] = [0x02, 0xde, 0xad, 0, 0, 0x01];
     const EXCEPTION_MAC: [u8; 6] = [0x02, 0xde, 0xad, 0, 0, 0x02];
+    const SELECTION_PANIC_MAC: [u8; 6] = [0x02, 0xde, 0xad, 0, 0, 0x03];
     static ENABLED: Lazy<bool> = Lazy::new(|| std::env::var("KEA_CLOUDSTACK_FAULT_INJECTION").as_deref() == Ok("1"));
 
     pub(super) fn apply(plan: &mut kc_query_plan) {
@@ -220,30 +242,45 @@ mod fault_injection {
             plan.prefix.len = 200;
         }
     }
+
+    pub(super) fn in_selection(mac: Option<crate::mac::Mac>) {
+        if *ENABLED && mac.is_some_and(|mac| mac.0 == SELECTION_PANIC_MAC) {
+            panic!("injected panic in lease6_select for MAC 02:de:ad:00:00:03");
+        }
+    }
 }
 
-/// lease6_select's decision.
+/// lease6_select's decision on a delegated prefix. Fails closed: whatever goes wrong here
+/// (no hook, a panic, an unreadable prefix), Kea must not hand out its first free candidate,
+/// which is another NIC's prefix.
 ///
 /// # Safety
 /// `facts` must point to valid facts whose bytes live for the call.
 #[no_mangle]
 pub unsafe extern "C" fn kc_judge_selection(facts: *const kc_selection_facts) -> kc_selection_verdict {
+    const SKIP: kc_selection_verdict = kc_selection_verdict::KC_SELECTION_SKIP;
     if facts.is_null() {
-        return kc_selection_verdict::KC_SELECTION_ACCEPT;
+        return SKIP;
     }
-    guarded("lease6_select", kc_selection_verdict::KC_SELECTION_ACCEPT, || {
-        let Some(hook) = Hook::current() else { return kc_selection_verdict::KC_SELECTION_ACCEPT };
+    guarded("lease6_select", SKIP, || {
+        let Some(hook) = Hook::current() else { return SKIP };
         // SAFETY: checked non-null; valid per this function's contract.
         let facts = unsafe { &*facts };
-        let Some(lease) = prefix_of(&facts.lease) else { return kc_selection_verdict::KC_SELECTION_ACCEPT };
+        if facts.is_pd == 0 {
+            return kc_selection_verdict::KC_SELECTION_ACCEPT; // addresses are not ours to judge
+        }
+        let Some(lease) = prefix_of(&facts.lease) else { return SKIP };
         let selection = Selection {
             lease,
-            is_pd: facts.is_pd != 0,
             planned: if facts.has_plan != 0 { prefix_of(&facts.planned) } else { None },
-            reserved: facts.reserved != 0,
+            planned_ia: facts.planned_ia != 0,
+            mac: (facts.has_mac != 0).then_some(Mac(facts.mac)),
+            // SAFETY: the facts' bytes live for this call.
+            reservation: unsafe { reservation_of(&facts.reservation) },
             // SAFETY: the label lives for this call.
             label: std::str::from_utf8(unsafe { slice(facts.label) }).unwrap_or("?"),
         };
+        fault_injection::in_selection(selection.mac);
         if hook.delegator.judge_selection(&selection) {
             kc_selection_verdict::KC_SELECTION_ACCEPT
         } else {
@@ -266,13 +303,15 @@ pub unsafe extern "C" fn kc_judge_renewal(facts: *const kc_renewal_facts) -> kc_
         // SAFETY: checked non-null; valid per this function's contract.
         let facts = unsafe { &*facts };
         let Some(lease) = prefix_of(&facts.lease) else { return kc_renewal_verdict::KC_RENEWAL_KEEP };
+        // SAFETY: the facts' bytes live for this call.
+        let recorded = unsafe { slice(facts.recorded_mac) };
         let renewal = Renewal {
-            // SAFETY: the facts' bytes live for this call.
+            // SAFETY: as above.
             query: unsafe { query_of(&facts.query) },
             lease,
+            recorded_mac: std::str::from_utf8(recorded).ok().and_then(Mac::parse_text),
             // SAFETY: as above.
-            lease_hwaddr: unsafe { slice(facts.lease_hwaddr) },
-            reserved: facts.reserved != 0,
+            reservation: unsafe { reservation_of(&facts.reservation) },
         };
         if hook.delegator.withdraws(&renewal) {
             kc_renewal_verdict::KC_RENEWAL_WITHDRAW
@@ -280,4 +319,62 @@ pub unsafe extern "C" fn kc_judge_renewal(facts: *const kc_renewal_facts) -> kc_
             kc_renewal_verdict::KC_RENEWAL_KEEP
         }
     })
+}
+
+/// pkt6_send saw a Reply delegating the planned prefix.
+#[no_mangle]
+pub extern "C" fn kc_count_delegation() {
+    guarded("pkt6_send", (), || {
+        if let Some(hook) = Hook::current() {
+            hook.delegator.count_delegation();
+        }
+    });
+}
+
+/// dhcp6_srv_configured's check: does Kea's configuration serve every VLAN of the hook?
+///
+/// # Safety
+/// `subnets` must point to `count` valid subnet facts (each with `pool_count` pools) whose bytes
+/// live for the call; `error` must point to `error_len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kc_check_subnets(subnets: *const kc_subnet_facts, count: usize, error: *mut c_char, error_len: usize) -> i32 {
+    let facts: &[kc_subnet_facts] = if subnets.is_null() || count == 0 {
+        &[]
+    } else {
+        // SAFETY: per this function's contract.
+        unsafe { std::slice::from_raw_parts(subnets, count) }
+    };
+    let outcome = guarded("dhcp6_srv_configured", Err("panic while checking Kea's subnets".to_string()), || {
+        let Some(hook) = Hook::current() else { return Ok(()) };
+        let subnets: Vec<KeaSubnet<'_>> = facts
+            .iter()
+            .map(|subnet| {
+                let pools: &[kc_pd_pool] = if subnet.pools.is_null() || subnet.pool_count == 0 {
+                    &[]
+                } else {
+                    // SAFETY: per this function's contract.
+                    unsafe { std::slice::from_raw_parts(subnet.pools, subnet.pool_count) }
+                };
+                KeaSubnet {
+                    id: subnet.subnet_id,
+                    // SAFETY: per this function's contract.
+                    interface_id: unsafe { slice(subnet.interface_id) },
+                    pd_pools: pools
+                        .iter()
+                        .map(|p| PdPool { first: Ipv6Addr::from(p.first), last: Ipv6Addr::from(p.last), delegated_len: p.delegated_len })
+                        .collect(),
+                }
+            })
+            .collect();
+        crate::served_vlans::check(&hook.cfg, &subnets)
+    });
+    match outcome {
+        Ok(()) => 0,
+        Err(text) => {
+            crate::log_at!(crate::log::Level::Error, CLOUDSTACK_CONFIG_MISMATCH, text);
+            // SAFETY: per this function's contract.
+            unsafe { write_error(&text, error, error_len) };
+            1
+        }
+    }
 }

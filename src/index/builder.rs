@@ -134,7 +134,7 @@ mod tests {
 
     fn config() -> HookConfig {
         HookConfig::from_json(&json!({
-            "api-url": "https://cloud.example.net/client/api", "api-key": "k", "secret-key": "s",
+            "api-url": "https://cloud.example.net/client/api", "api-key": "k", "api-secret": "s", "trusted-relays": ["fd00::/8"],
             "vlans": [
                 {"vlan": 709, "interface-id": "VLAN709", "prefix": "2a00:f10:500::/40"},
                 {"vlan": 710, "interface-id": "VLAN710", "prefix": "2a00:f10:600::/40", "index": "mac"}

@@ -50,15 +50,28 @@ impl Hasher for KeyHasher {
         self.0 = (product as u64) ^ ((product >> 64) as u64);
     }
 
+    fn write_u128(&mut self, n: u128) {
+        self.write_u64(n as u64);
+        self.write_u64((n >> 64) as u64);
+    }
+
     fn finish(&self) -> u64 {
         self.0
     }
 }
 
-/// NICs by (MAC, VLAN), with the NICs that were refused.
+/// The by-prefix map's key: the prefix's address (every NIC of an index has the same length;
+/// the NIC found is checked against the whole prefix).
+fn prefix_key(prefix: Ipv6Net) -> u128 {
+    u128::from(prefix.addr())
+}
+
+/// NICs by (MAC, VLAN) and by prefix, with the NICs that were refused.
 #[derive(Debug, Default)]
 pub struct NicIndex {
     nics: HashMap<u64, IndexedNic, BuildHasherDefault<KeyHasher>>,
+    /// Prefix key -> (MAC, VLAN) key, for renewals that name no MAC.
+    by_prefix: HashMap<u128, u64, BuildHasherDefault<KeyHasher>>,
     refused: Vec<RefusedNic>,
     vms_read: usize,
 }
@@ -66,8 +79,10 @@ pub struct NicIndex {
 impl NicIndex {
     /// An index of these NICs (already free of collisions) and refusals.
     pub fn new(nics: impl IntoIterator<Item = IndexedNic>, refused: Vec<RefusedNic>, vms_read: usize) -> NicIndex {
-        let nics = nics.into_iter().map(|nic| (key(nic.mac, nic.vlan), nic)).collect();
-        NicIndex { nics, refused, vms_read }
+        let nics: HashMap<u64, IndexedNic, BuildHasherDefault<KeyHasher>> =
+            nics.into_iter().map(|nic| (key(nic.mac, nic.vlan), nic)).collect();
+        let by_prefix = nics.iter().map(|(k, nic)| (prefix_key(nic.prefix), *k)).collect();
+        NicIndex { nics, by_prefix, refused, vms_read }
     }
 
     /// The NIC with this MAC on this VLAN.
@@ -77,7 +92,8 @@ impl NicIndex {
 
     /// The NIC holding this prefix, if any.
     pub fn by_prefix(&self, prefix: Ipv6Net) -> Option<&IndexedNic> {
-        self.nics.values().find(|nic| nic.prefix == prefix)
+        let nic = self.nics.get(self.by_prefix.get(&prefix_key(prefix))?)?;
+        (nic.prefix == prefix).then_some(nic)
     }
 
     /// How many NICs get a prefix.

@@ -134,7 +134,7 @@ mod tests {
 
     fn config(prefix: &str) -> HookConfig {
         HookConfig::from_json(&json!({
-            "api-url": "https://c/client/api", "api-key": "k", "secret-key": "s",
+            "api-url": "https://c/client/api", "api-key": "k", "api-secret": "s", "trusted-relays": ["fd00::/8"],
             "vlans": [{"vlan": 709, "interface-id": "VLAN709", "prefix": prefix}]
         }))
         .unwrap()

@@ -2,6 +2,9 @@
 //! the FFI layer at load), to stderr otherwise. Kea's configured severity decides whether a
 //! line is even formatted: `log_at!` asks `enabled` first.
 pub mod messages;
+mod throttle;
+
+pub use throttle::Throttle;
 
 use parking_lot::RwLock;
 use std::ffi::CStr;

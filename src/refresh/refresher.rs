@@ -319,7 +319,7 @@ mod tests {
 
     fn cfg(holdoff: u64) -> HookConfig {
         HookConfig::from_json(&json!({
-            "api-url": "https://c/client/api", "api-key": "k", "secret-key": "s", "miss-holdoff": holdoff,
+            "api-url": "https://c/client/api", "api-key": "k", "api-secret": "s", "trusted-relays": ["fd00::/8"], "miss-holdoff": holdoff,
             "vlans": [{"vlan": 709, "interface-id": "VLAN709", "prefix": "2a00:f10:500::/40"}]
         }))
         .unwrap()

@@ -319,7 +319,7 @@ fn index_rows(rows: &mut Vec<Row>, log: &mut String) {
         std::io::BufRead::read_line(&mut std::io::BufReader::new(standin.stdout.take().unwrap()), &mut first).unwrap();
         let addr = first.trim().trim_start_matches("listening on ").to_string();
         let config = std::env::temp_dir().join(format!("kc-bench-{}.json", std::process::id()));
-        std::fs::write(&config, json!({"api-url": format!("http://{addr}/client/api"), "api-key": "bench", "secret-key": "bench-secret",
+        std::fs::write(&config, json!({"api-url": format!("http://{addr}/client/api"), "api-key": "bench", "api-secret": "bench-secret", "trusted-relays": ["::1/128"],
             "request-timeout": 120, "vlans": [{"vlan": 709, "interface-id": "VLAN709", "prefix": "2a00:f10:500::/40", "index": "mac"},
                                              {"vlan": 710, "interface-id": "VLAN710", "prefix": "2a00:f10:600::/40", "index": "mac"}]}).to_string()).unwrap();
         let started = Instant::now();

@@ -61,7 +61,7 @@ fn check_reports_the_nics_per_vlan_and_fails_on_a_refused_nic() {
 fn check_names_a_bad_parameter_and_exits_2() {
     let lab = lab();
     let path = lab.work_dir().join("bad.json");
-    std::fs::write(&path, r#"{"api-url": "https://x/client/api", "api-key": "k", "secret-key": "s", "vlans": [], "colour": 1}"#).unwrap();
+    std::fs::write(&path, r#"{"api-url": "https://x/client/api", "api-key": "k", "api-secret": "s", "trusted-relays": ["fd00::/8"], "vlans": [], "colour": 1}"#).unwrap();
     let bad = cloudstack_kea(&lab, &["check", "--config", path.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("unknown parameter 'colour'"), "{}", text(&bad.stderr));

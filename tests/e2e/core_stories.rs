@@ -8,12 +8,12 @@ use serde_json::{json, Value};
 use crate::lab::dhcp6::{Answer, Client, MacCarrier, Router};
 use crate::lab::{wait_until, Lab, LabSpec, VlanSpec};
 
-const WEB_MAC: [u8; 6] = [0x02, 0x00, 0x0a, 0xc5, 0x00, 0x17];
-const WEB_PREFIX: &str = "2a00:f10:500:1170::/60"; // 185.62.101.23/22 -> n = 279
-const DB_MAC: [u8; 6] = [0x02, 0x00, 0x0a, 0xc5, 0x00, 0x18];
-const DB_PREFIX: &str = "2a00:f10:500:1180::/60"; // 185.62.101.24/22 -> n = 280
+pub(crate) const WEB_MAC: [u8; 6] = [0x02, 0x00, 0x0a, 0xc5, 0x00, 0x17];
+pub(crate) const WEB_PREFIX: &str = "2a00:f10:500:1170::/60"; // 185.62.101.23/22 -> n = 279
+pub(crate) const DB_MAC: [u8; 6] = [0x02, 0x00, 0x0a, 0xc5, 0x00, 0x18];
+pub(crate) const DB_PREFIX: &str = "2a00:f10:500:1180::/60"; // 185.62.101.24/22 -> n = 280
 
-fn nic_vm(id: &str, mac: [u8; 6], ip: &str, vlan: u16) -> Value {
+pub(crate) fn nic_vm(id: &str, mac: [u8; 6], ip: &str, vlan: u16) -> Value {
     let mac = mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
     json!({"id": id, "name": id, "state": "Running", "zoneid": "z1", "nics": [{
         "id": format!("nic-{id}"), "macaddress": mac, "ipaddress": ip, "netmask": "255.255.252.0",
@@ -21,11 +21,11 @@ fn nic_vm(id: &str, mac: [u8; 6], ip: &str, vlan: u16) -> Value {
         "networkid": format!("net-{vlan}"), "traffictype": "Guest", "type": "Shared", "isdefault": true}]})
 }
 
-fn web_and_db() -> Value {
+pub(crate) fn web_and_db() -> Value {
     json!({"vms": [nic_vm("web", WEB_MAC, "185.62.101.23", 709), nic_vm("db", DB_MAC, "185.62.101.24", 709)]})
 }
 
-fn two_vlans() -> Vec<VlanSpec> {
+pub(crate) fn two_vlans() -> Vec<VlanSpec> {
     vec![VlanSpec::new(709, "VLAN709", "2a00:f10:500::/40"), VlanSpec::new(710, "VLAN710", "2a00:f10:600::/40")]
 }
 
@@ -33,26 +33,26 @@ fn lab_with(cloud: Value) -> Lab {
     Lab::start(LabSpec { vlans: two_vlans(), cloud, ..LabSpec::default() })
 }
 
-fn router(lab: &Lab, interface_id: &str, carrier: MacCarrier) -> Router {
+pub(crate) fn router(lab: &Lab, interface_id: &str, carrier: MacCarrier) -> Router {
     let socket = lab.router_socket();
     let server = std::net::SocketAddrV6::new(lab.kea_addr(), 547, 0, 0);
     let link: Ipv6Addr = "2a00:f10:500::1".parse().unwrap();
     Router::new(socket, server, link, interface_id.as_bytes(), carrier)
 }
 
-fn raw_remote_id() -> MacCarrier {
+pub(crate) fn raw_remote_id() -> MacCarrier {
     MacCarrier::RemoteIdRaw { enterprise: 2636 }
 }
 
-fn prefixes(answer: &Answer) -> Vec<String> {
+pub(crate) fn prefixes(answer: &Answer) -> Vec<String> {
     answer.prefixes.iter().filter(|p| p.valid > 0).map(|p| format!("{}/{}", p.prefix, p.len)).collect()
 }
 
-fn only_prefix(answer: &Option<Answer>) -> Vec<String> {
+pub(crate) fn only_prefix(answer: &Option<Answer>) -> Vec<String> {
     answer.as_ref().map(prefixes).unwrap_or_default()
 }
 
-fn assert_no_error_lines(lab: &Lab) {
+pub(crate) fn assert_no_error_lines(lab: &Lab) {
     let log = lab.kea_log();
     let errors: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ") || l.contains(" FATAL ")).collect();
     assert!(errors.is_empty(), "Kea logged errors:\n{}", errors.join("\n"));
@@ -238,11 +238,11 @@ fn the_real_dhclient_behind_the_router_gets_the_nics_prefix() {
     assert_eq!(dhclient.wait_for_prefix(Duration::from_secs(60)), WEB_PREFIX);
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
-fn parse_mac(text: &str) -> [u8; 6] {
+pub(crate) fn parse_mac(text: &str) -> [u8; 6] {
     let bytes: Vec<u8> = text.split(':').map(|b| u8::from_str_radix(b, 16).expect("hex")).collect();
     bytes.try_into().unwrap_or_else(|_| panic!("'{text}' is not a MAC"))
 }

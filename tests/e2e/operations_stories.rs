@@ -43,7 +43,7 @@ fn cloudstack_status_reports_the_index_the_syncs_and_the_counters() {
     assert_eq!(args["last-sync"]["result"], "ok", "{status}");
     assert_eq!(args["authoritative"], true);
     assert!(args["next-sync-seconds"].as_u64().unwrap() <= 300, "{status}");
-    assert_eq!(args["counters"]["cloudstack.delegated"], 2, "Solicit and Request: {status}");
+    assert_eq!(args["counters"]["cloudstack.delegated"], 1, "one Solicit-Request exchange, one delegation: {status}");
     assert_eq!(args["refused-count"], 0);
 }
 
@@ -73,25 +73,40 @@ fn cloudstack_resync_returns_at_once_and_the_new_nic_shows_up() {
     assert_eq!(found["arguments"]["prefix"], "2a00:f10:500:11e0::/60", "{found}");
 }
 
+/// What the hook did shows in Kea's statistics: one delegation per Reply that gives a NIC its
+/// prefix (not the Advertise, not a Renew), each refusal by its reason; a config-reload that keeps
+/// the index keeps the counts.
 #[test]
 fn kea_statistics_count_what_the_hook_did() {
     let lab = lab();
     let ok = router(&lab, "VLAN709", MacCarrier::RemoteIdRaw { enterprise: 2636 });
-    ok.acquire(&Client::new(WEB_MAC)).unwrap().expect("a prefix");
+    let web = Client::new(WEB_MAC);
+    let reply = ok.acquire(&web).unwrap().expect("a prefix");
+    ok.renew(&web, &reply).unwrap().expect("a Renew");
     let _ = ok.solicit(&Client::new([0x02, 0x77, 0, 0, 0, 1]), None); // unknown MAC
     let _ = router(&lab, "VLAN710", MacCarrier::RemoteIdRaw { enterprise: 2636 }).solicit(&Client::new(DB_MAC), None);
     let _ = router(&lab, "VLAN709", MacCarrier::None).solicit(&Client::new(DB_MAC), None);
     let stats = lab.control(json!({"command": "statistic-get-all"}));
     let value = |name: &str| stats["arguments"][name][0][0].as_i64().unwrap_or_else(|| panic!("{name} missing in {stats}"));
     assert_eq!(value("cloudstack.nics"), 2);
-    assert_eq!(value("cloudstack.delegated"), 2);
+    assert_eq!(value("cloudstack.delegated"), 1, "Solicit and Request are one delegation");
     assert_eq!(value("cloudstack.lookup-miss"), 1);
     assert_eq!(value("cloudstack.refused-vlan-mismatch"), 1);
     assert_eq!(value("cloudstack.refused-no-mac"), 1);
+    assert_eq!(value("cloudstack.refused-untrusted-relay"), 0);
     assert!(value("cloudstack.sync-ok") >= 1);
     assert_eq!(value("cloudstack.sync-failed"), 0);
     assert_eq!(value("cloudstack.refused-collision"), 0);
     assert!(value("cloudstack.last-sync-time") > 1_700_000_000);
+
+    let reload = lab.control(json!({"command": "config-reload"}));
+    assert_eq!(reload["result"], 0, "{reload}");
+    assert!(lab.kea_log().contains("CLOUDSTACK_INDEX_KEPT"));
+    let stats = lab.control(json!({"command": "statistic-get-all"}));
+    let value = |name: &str| stats["arguments"][name][0][0].as_i64().unwrap_or_else(|| panic!("{name} missing in {stats}"));
+    for (name, kept) in [("cloudstack.delegated", 1), ("cloudstack.lookup-miss", 1), ("cloudstack.refused-no-mac", 1)] {
+        assert_eq!(value(name), kept, "{name} kept across the reload");
+    }
 }
 
 #[test]

@@ -243,17 +243,23 @@ fn a_panic_in_rust_and_an_exception_in_the_shim_never_reach_kea() {
     cloud["vms"].as_array_mut().unwrap().extend([
         vm("panics", [0x02, 0xde, 0xad, 0, 0, 0x01], "185.62.101.40", 709),
         vm("throws", [0x02, 0xde, 0xad, 0, 0, 0x02], "185.62.101.41", 709),
+        vm("panics-in-select", [0x02, 0xde, 0xad, 0, 0, 0x03], "185.62.101.42", 709),
     ]);
     let lab = Lab::start(LabSpec { cloud, kea_env: vec!["KEA_CLOUDSTACK_FAULT_INJECTION=1".into()], ..spec(json!({})) });
     let r = router(&lab, "VLAN709");
     for _ in 0..3 {
         let _ = r.acquire(&Client::new([0x02, 0xde, 0xad, 0, 0, 0x01]));
         let _ = r.acquire(&Client::new([0x02, 0xde, 0xad, 0, 0, 0x02]));
+        // lease6_select fails closed: the NIC's planned prefix is not handed out, nor is any other.
+        assert_eq!(prefix_of(&r, [0x02, 0xde, 0xad, 0, 0, 0x03]), None, "nothing delegated when judging panics");
         assert_eq!(prefix_of(&r, WEB_MAC).as_deref(), Some(WEB_PREFIX), "Kea keeps answering");
     }
     let log = lab.kea_log();
     assert!(log.contains("CLOUDSTACK_CALLOUT_ERROR pkt6_receive failed: injected panic"), "{log}");
     assert!(log.contains("is not a valid prefix length"), "the C++ exception was caught and logged:\n{log}");
+    assert!(log.contains("CLOUDSTACK_CALLOUT_ERROR lease6_select failed: injected panic"), "{log}");
+    let faulty: Vec<_> = lab.leases().into_iter().filter(|l| l.is_prefix() && l.valid_lifetime > 0 && l.hwaddr.starts_with("02:de:ad")).collect();
+    assert!(faulty.is_empty(), "no lease for a client whose callouts failed: {faulty:?}");
 }
 
 fn kea_process_figures(lab: &Lab) -> (usize, usize, u64) {

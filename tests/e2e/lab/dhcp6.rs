@@ -110,8 +110,18 @@ pub struct Answer {
     pub ia_pd_status: Option<(u16, String)>,
     /// The Status Code at the message's top level.
     pub status: Option<(u16, String)>,
+    /// Each IA_PD of the answer on its own, in order.
+    pub ia_pds: Vec<IaPdAnswer>,
     /// The server's message as received (inside the Relay-Reply).
     pub raw: Vec<u8>,
+}
+
+/// One IA_PD of an answer: its IAID, its prefixes (withdrawn ones included) and its own Status Code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IaPdAnswer {
+    pub iaid: u32,
+    pub prefixes: Vec<Delegated>,
+    pub status: Option<u16>,
 }
 
 /// The router's side: relays the scripted client's messages to Kea and back.
@@ -132,8 +142,14 @@ impl Router {
         interface_id: &[u8],
         carrier: MacCarrier,
     ) -> Router {
-        let agent = RelayAgent { link_address, interface_id: interface_id.to_vec(), carrier };
+        let agent = RelayAgent { link_address, interface_id: interface_id.to_vec(), carrier, mac_on_renewals: true };
         Router { socket, server, agent, timeout: Duration::from_secs(2) }
+    }
+
+    /// This router carries the MAC on Solicit and Request only (Juniper documents option 79 so).
+    pub fn mac_on_solicit_and_request_only(mut self) -> Router {
+        self.agent.mac_on_renewals = false;
+        self
     }
 
     /// How long to wait for Kea's answer before calling it "no answer" (default 2 s).
@@ -167,6 +183,25 @@ impl Router {
     /// Release the prefixes `reply` gave.
     pub fn release(&self, c: &Client, reply: &Answer) -> io::Result<Option<Answer>> {
         self.exchange(c, &client_message(8, c, reply.server_id.as_deref(), &held(reply)))
+    }
+
+    /// Solicit then Request for the client's IA_PD and one more, empty IA_PD per IAID in `more`:
+    /// the Advertise and the Reply (`None` where Kea did not answer).
+    pub fn acquire_with_more_ia_pds(&self, c: &Client, more: &[u32]) -> io::Result<(Option<Answer>, Option<Answer>)> {
+        let with_more = |mut message: Vec<u8>| {
+            for iaid in more {
+                let mut ia_pd = iaid.to_be_bytes().to_vec();
+                ia_pd.extend_from_slice(&[0; 8]); // T1, T2
+                relay::push_option(&mut message, OPT_IA_PD, &ia_pd);
+            }
+            message
+        };
+        let Some(advertise) = self.exchange(c, &with_more(client_message(1, c, None, &[])))? else {
+            return Ok((None, None));
+        };
+        let request = with_more(client_message(3, c, advertise.server_id.as_deref(), &held(&advertise)));
+        let reply = self.exchange(c, &request)?;
+        Ok((Some(advertise), reply))
     }
 
     /// Solicit then Request: Kea's Reply; `None` when Kea did not answer or advertised no prefix.
@@ -284,6 +319,7 @@ pub fn parse_answer(message: &[u8]) -> Result<Answer, String> {
         prefixes: Vec::new(),
         ia_pd_status: None,
         status: None,
+        ia_pds: ia_pds(&message[4..])?,
         raw: message.to_vec(),
     };
     for option in decoded.opts().iter() {
@@ -323,6 +359,36 @@ pub fn parse_answer(message: &[u8]) -> Result<Answer, String> {
 
 struct Framing {
     iaprefixes: usize,
+}
+
+/// Every IA_PD of a message's option area, read byte by byte (dhcproto keeps one option per code).
+fn ia_pds(area: &[u8]) -> Result<Vec<IaPdAnswer>, String> {
+    let status_of = |data: &[u8]| u16::from_be_bytes([data[0], data[1]]);
+    let mut found = Vec::new();
+    for (code, data) in relay::options(area).map_err(|e| format!("options: {e}"))? {
+        if code != OPT_IA_PD || data.len() < 12 {
+            continue;
+        }
+        let mut ia = IaPdAnswer { iaid: u32::from_be_bytes([data[0], data[1], data[2], data[3]]), prefixes: Vec::new(), status: None };
+        for (inner, value) in relay::options(&data[12..]).map_err(|e| format!("IA_PD: {e}"))? {
+            match inner {
+                OPT_STATUS_CODE if value.len() >= 2 => ia.status = Some(status_of(value)),
+                OPT_IAPREFIX if value.len() >= 25 => {
+                    let mut address = [0u8; 16];
+                    address.copy_from_slice(&value[9..25]);
+                    ia.prefixes.push(Delegated {
+                        prefix: Ipv6Addr::from(address),
+                        len: value[8],
+                        preferred: u32::from_be_bytes([value[0], value[1], value[2], value[3]]),
+                        valid: u32::from_be_bytes([value[4], value[5], value[6], value[7]]),
+                    });
+                }
+                _ => {}
+            }
+        }
+        found.push(ia);
+    }
+    Ok(found)
 }
 
 /// Checks that options fill their areas exactly (top level, IA_PD, IAPREFIX) and are long enough where dhcproto

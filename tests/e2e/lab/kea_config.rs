@@ -79,17 +79,22 @@ pub fn kea_config(spec: &LabSpec, kea_addr: Ipv6Addr, api_url: &str, api_key: &s
         "subnet6": subnets,
         "loggers": loggers,
     });
+    for (key, value) in &spec.kea_globals {
+        dhcp6[key] = value.clone();
+    }
     if spec.hook {
         dhcp6["hooks-libraries"] =
-            json!([{ "library": HOOK_LIBRARY, "parameters": hook_parameters(spec, api_url, api_key) }]);
+            json!([{ "library": HOOK_LIBRARY, "parameters": hook_parameters(spec, api_url, api_key, kea_addr) }]);
     }
     json!({ "Dhcp6": dhcp6 })
 }
 
 /// The hook's parameters: lab defaults, then `spec.hook_params` merged over them.
 ///
-/// A `null` in `hook_params` removes that default; an inline `secret-key` replaces `secret-key-file`.
-pub fn hook_parameters(spec: &LabSpec, api_url: &str, api_key: &str) -> Value {
+/// A `null` in `hook_params` removes that default; an inline `api-secret` replaces `secret-key-file`.
+/// The routers trusted by default are the addresses of Kea's link (the router's and the load generator's).
+pub fn hook_parameters(spec: &LabSpec, api_url: &str, api_key: &str, kea_addr: Ipv6Addr) -> Value {
+    let kea_link = ipnet::Ipv6Net::new(kea_addr, 64).expect("a /64").trunc();
     let vlans: Vec<Value> = spec
         .vlans
         .iter()
@@ -108,12 +113,13 @@ pub fn hook_parameters(spec: &LabSpec, api_url: &str, api_key: &str) -> Value {
         "refresh-interval": 300,
         "miss-holdoff": 1,
         "warmup-timeout": 10,
+        "trusted-relays": [kea_link.to_string()],
         "vlans": vlans,
     })
     .as_object()
     .cloned()
     .unwrap();
-    if spec.hook_params.contains_key("secret-key") {
+    if spec.hook_params.contains_key("api-secret") {
         params.remove("secret-key-file");
     }
     for (key, value) in &spec.hook_params {

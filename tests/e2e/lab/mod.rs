@@ -101,6 +101,13 @@ pub struct LabSpec {
     pub kea_debug: bool,
     /// The hook's logger at DEBUG 99 (default) or INFO.
     pub hook_debug: bool,
+    /// Keys merged into Kea's `Dhcp6` map as they are (e.g. `cache-threshold`).
+    pub kea_globals: Map<String, Value>,
+    /// The hook gets the stand-in's secret inline (`api-secret`) instead of `secret-key-file`.
+    pub inline_secret: bool,
+    /// `trusted-relays` names the router's address alone (default: all of Kea's link, so the load
+    /// generator's extra relay addresses are routers too).
+    pub trust_only_the_router: bool,
 }
 
 impl Default for LabSpec {
@@ -121,6 +128,9 @@ impl Default for LabSpec {
             packet_logs: true,
             kea_debug: false,
             hook_debug: true,
+            kea_globals: Map::new(),
+            inline_secret: false,
+            trust_only_the_router: false,
         }
     }
 }
@@ -171,7 +181,7 @@ impl Lab {
         if let Some(fault) = &spec.standin_fault {
             standin.set_fault(fault.clone());
         }
-        write_kea_files(&spec, &dirs, kea_addr, &standin);
+        write_kea_files(&spec, &dirs, kea_addr, router_addr, &standin);
 
         // Kea's side: the keeper container owns the namespace; Kea's end of the veth moves in as kk0.
         let mut kea = KeaBox::create(&image, &format!("kc-{id}"), dirs);
@@ -436,8 +446,16 @@ fn link_kea_side(kea: &KeaBox, kea_end: &str, kea_addr: Ipv6Addr) {
 }
 
 /// Writes kea-dhcp6.conf and the hook's secret file (0600) into Kea's etc/.
-fn write_kea_files(spec: &LabSpec, dirs: &KeaDirs, kea_addr: Ipv6Addr, standin: &Standin) {
-    let config = kea_config::kea_config(spec, kea_addr, &standin.api_url(), API_KEY);
+fn write_kea_files(spec: &LabSpec, dirs: &KeaDirs, kea_addr: Ipv6Addr, router_addr: Ipv6Addr, standin: &Standin) {
+    let mut config = kea_config::kea_config(spec, kea_addr, &standin.api_url(), API_KEY);
+    if spec.trust_only_the_router && spec.hook {
+        config["Dhcp6"]["hooks-libraries"][0]["parameters"]["trusted-relays"] = json!([format!("{router_addr}/128")]);
+    }
+    if spec.inline_secret {
+        let params = &mut config["Dhcp6"]["hooks-libraries"][0]["parameters"];
+        params.as_object_mut().expect("lab: hook parameters").remove("secret-key-file");
+        params["api-secret"] = json!(standin.secret_key());
+    }
     let config_path = dirs.etc.join("kea-dhcp6.conf");
     std::fs::write(&config_path, serde_json::to_string_pretty(&config).unwrap()).expect("lab: write Kea config");
     let secret_path = dirs.etc.join("cloudstack.secret");

@@ -81,6 +81,7 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
             link_address: address("--link-address")?,
             interface_id: interface_id.as_bytes().to_vec(),
             carrier,
+            mac_on_renewals: true,
         },
         max_run: Duration::from_secs(max_seconds),
     })

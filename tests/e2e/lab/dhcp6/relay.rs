@@ -81,7 +81,13 @@ pub struct RelayAgent {
     pub interface_id: Vec<u8>,
     /// How the client's MAC travels.
     pub carrier: MacCarrier,
+    /// The MAC goes on every message (false: on Solicit and Request only, as Juniper documents option 79).
+    pub mac_on_renewals: bool,
 }
+
+/// DHCPv6 message types the relay looks at.
+const SOLICIT: u8 = 1;
+const REQUEST: u8 = 3;
 
 impl RelayAgent {
     /// The Relay-Forward around `inner` (a client message, or another relay's Relay-Forward) that came from
@@ -97,8 +103,11 @@ impl RelayAgent {
         packet.extend_from_slice(&self.link_address.octets());
         packet.extend_from_slice(&peer.octets());
         push_option(&mut packet, OPT_INTERFACE_ID, &self.interface_id);
-        for (code, data) in self.carrier.options(mac) {
-            push_option(&mut packet, code, &data);
+        let carries_mac = self.mac_on_renewals || matches!(inner.first(), Some(&SOLICIT | &REQUEST | &RELAY_FORW));
+        if carries_mac {
+            for (code, data) in self.carrier.options(mac) {
+                push_option(&mut packet, code, &data);
+            }
         }
         push_option(&mut packet, OPT_RELAY_MSG, inner);
         packet
@@ -262,7 +271,12 @@ mod tests {
     const MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x01, 0x17];
 
     fn agent(carrier: MacCarrier) -> RelayAgent {
-        RelayAgent { link_address: "fd00:4b43:1::1".parse().unwrap(), interface_id: b"VLAN709".to_vec(), carrier }
+        RelayAgent {
+            link_address: "fd00:4b43:1::1".parse().unwrap(),
+            interface_id: b"VLAN709".to_vec(),
+            carrier,
+            mac_on_renewals: true,
+        }
     }
 
     fn peer() -> Ipv6Addr {

@@ -1,0 +1,106 @@
+//! Does the configuration Kea applied serve the hook's VLANs? Each VLAN needs a Kea subnet with
+//! its interface-id and a pd-pool covering its whole prefix at `delegated-length`; otherwise Kea
+//! silently delegates nothing there (or re-allocates the hook's prefix on every renewal).
+use crate::config::{HookConfig, VlanConfig};
+use ipnet::Ipv6Net;
+use std::net::Ipv6Addr;
+
+/// A pd-pool of a Kea subnet: the first and last delegated prefix, and their length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PdPool {
+    pub first: Ipv6Addr,
+    pub last: Ipv6Addr,
+    pub delegated_len: u8,
+}
+
+impl PdPool {
+    fn covers(&self, prefix: Ipv6Net, delegated_len: u8) -> bool {
+        self.delegated_len == delegated_len && self.first <= prefix.network() && self.last >= prefix.broadcast()
+    }
+}
+
+/// A subnet of Kea's configuration, as the hook sees it.
+#[derive(Clone, Debug)]
+pub struct KeaSubnet<'a> {
+    pub id: u32,
+    pub interface_id: &'a [u8],
+    pub pd_pools: Vec<PdPool>,
+}
+
+/// Ok when every VLAN is served; otherwise the first VLAN that is not, and why.
+pub fn check(cfg: &HookConfig, subnets: &[KeaSubnet<'_>]) -> Result<(), String> {
+    cfg.vlans.iter().try_for_each(|vlan| check_vlan(vlan, cfg.delegated_length, subnets))
+}
+
+fn check_vlan(vlan: &VlanConfig, delegated_len: u8, subnets: &[KeaSubnet<'_>]) -> Result<(), String> {
+    let name = format!("VLAN {} (interface-id '{}')", vlan.vlan, vlan.interface_id);
+    let mine: Vec<&KeaSubnet<'_>> = subnets.iter().filter(|s| s.interface_id == vlan.interface_id.as_bytes()).collect();
+    if mine.is_empty() {
+        return Err(format!("{name}: no Kea subnet has this interface-id"));
+    }
+    if mine.iter().any(|s| s.pd_pools.iter().any(|p| p.covers(vlan.prefix, delegated_len))) {
+        return Ok(());
+    }
+    let pools: Vec<String> = mine
+        .iter()
+        .flat_map(|s| s.pd_pools.iter().map(move |p| format!("subnet {}: {} - {} delegated-len {}", s.id, p.first, p.last, p.delegated_len)))
+        .collect();
+    let found = if pools.is_empty() { "no pd-pool".to_string() } else { pools.join("; ") };
+    Err(format!("{name}: no pd-pool covers {} with delegated-len {delegated_len} ({found})", vlan.prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cfg() -> HookConfig {
+        HookConfig::from_json(&json!({
+            "api-url": "https://c/client/api", "api-key": "k", "api-secret": "s", "trusted-relays": ["fd00::/8"],
+            "vlans": [
+                {"vlan": 709, "interface-id": "VLAN709", "prefix": "2a00:f10:500::/40"},
+                {"vlan": 710, "interface-id": "VLAN710", "prefix": "2a00:f10:600::/40"}
+            ]
+        }))
+        .unwrap()
+    }
+
+    fn pool(first: &str, last: &str, len: u8) -> PdPool {
+        PdPool { first: first.parse().unwrap(), last: last.parse().unwrap(), delegated_len: len }
+    }
+
+    fn whole(base: &str, len: u8) -> PdPool {
+        let net: Ipv6Net = format!("{base}/40").parse().unwrap();
+        PdPool { first: net.network(), last: net.broadcast(), delegated_len: len }
+    }
+
+    #[test]
+    fn a_subnet_per_vlan_with_a_pool_over_its_whole_prefix_serves_the_hook() {
+        let subnets = [
+            KeaSubnet { id: 1, interface_id: b"VLAN709", pd_pools: vec![whole("2a00:f10:500::", 60)] },
+            KeaSubnet { id: 2, interface_id: b"VLAN710", pd_pools: vec![whole("2a00:f10:600::", 60)] },
+        ];
+        assert_eq!(check(&cfg(), &subnets), Ok(()));
+    }
+
+    #[test]
+    fn a_missing_subnet_a_short_pool_or_another_delegated_length_is_named_by_vlan() {
+        let only_709 = [KeaSubnet { id: 1, interface_id: b"VLAN709", pd_pools: vec![whole("2a00:f10:500::", 60)] }];
+        let err = check(&cfg(), &only_709).unwrap_err();
+        assert!(err.contains("VLAN 710 (interface-id 'VLAN710'): no Kea subnet"), "{err}");
+
+        let wrong_length = [
+            KeaSubnet { id: 1, interface_id: b"VLAN709", pd_pools: vec![whole("2a00:f10:500::", 64)] },
+            KeaSubnet { id: 2, interface_id: b"VLAN710", pd_pools: vec![whole("2a00:f10:600::", 60)] },
+        ];
+        let err = check(&cfg(), &wrong_length).unwrap_err();
+        assert!(err.contains("VLAN 709") && err.contains("delegated-len 60") && err.contains("delegated-len 64"), "{err}");
+
+        let half = [
+            KeaSubnet { id: 1, interface_id: b"VLAN709", pd_pools: vec![pool("2a00:f10:500::", "2a00:f10:57f:ffff:ffff:ffff:ffff:ffff", 60)] },
+            KeaSubnet { id: 2, interface_id: b"VLAN710", pd_pools: vec![] },
+        ];
+        let err = check(&cfg(), &half).unwrap_err();
+        assert!(err.contains("VLAN 709") && err.contains("no pd-pool covers 2a00:f10:500::/40"), "{err}");
+    }
+}
