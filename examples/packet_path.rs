@@ -41,6 +41,7 @@ fn main() {
         .map(|i| IndexedNic {
             mac: mac(i),
             vlan: 709,
+            slot: 0,
             prefix: dhcp_cloudstack::prefix::delegated_prefix(vlan, u128::from(i), 60).expect("fits a /36"),
             nic_id: format!("nic-{i}"),
             vm_id: format!("vm-{i}"),
@@ -65,10 +66,11 @@ fn main() {
         let query = Query {
             msg_type: 3,
             router: RouterFacts { relay_hops: 1, interface_id: b"VLAN709", remote_id: &remote_id, client_link_layer: &[] },
+            source: "fd00::53".parse().expect("an address"),
             has_ia_pd: true,
             label: "bench",
         };
-        if let QueryPlan::Steer { .. } = delegator.plan_query(&query) {
+        if let QueryPlan::Steer(_) = delegator.plan_query(&query) {
             steered += 1;
         }
     }

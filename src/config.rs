@@ -20,9 +20,13 @@ pub enum IndexRule {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VlanConfig {
     pub vlan: u16,
+    /// Only NICs of VMs in this zone (the same VLAN tag may exist in two zones).
+    pub zone_id: Option<String>,
     pub interface_id: String,
     pub prefix: Ipv6Net,
     pub rule: IndexRule,
+    /// The entry's position in `vlans`: what the index keys NICs by.
+    pub slot: u16,
 }
 
 /// Where the API secret comes from.
@@ -85,7 +89,7 @@ const TOP_LEVEL: &[&str] = &[
 ];
 /// The inline secret's name before Kea's redaction rule was taken into account.
 const OLD_INLINE_SECRET: &str = "secret-key";
-const VLAN_KEYS: &[&str] = &["vlan", "interface-id", "prefix", "index"];
+const VLAN_KEYS: &[&str] = &["vlan", "zone-id", "interface-id", "prefix", "index"];
 
 /// Reads typed values out of one JSON object, naming `context` in errors.
 struct Params<'a> {
@@ -217,9 +221,14 @@ impl HookConfig {
         self.vlans.iter().find(|v| v.interface_id.as_bytes() == interface_id)
     }
 
-    /// The VLAN with this tag.
-    pub fn vlan(&self, tag: u16) -> Option<&VlanConfig> {
-        self.vlans.iter().find(|v| v.vlan == tag)
+    /// The VLAN entry a NIC with this tag, of a VM in this zone, belongs to.
+    pub fn vlan_of(&self, zone: &str, tag: u16) -> Option<&VlanConfig> {
+        self.vlans.iter().find(|v| v.vlan == tag && v.zone_id.as_deref().is_none_or(|z| z == zone))
+    }
+
+    /// The VLAN entry at this slot.
+    pub fn vlan_at(&self, slot: u16) -> Option<&VlanConfig> {
+        self.vlans.get(usize::from(slot))
     }
 }
 
@@ -300,14 +309,19 @@ fn parse_vlans(value: Option<&Value>, delegated_length: u8) -> Result<Vec<VlanCo
                 p.name("prefix")
             ));
         }
+        let zone_id = p.string("zone-id")?;
         let rule = match p.string("index")?.as_deref() {
             None | Some("ipv4-host") => IndexRule::Ipv4Host,
             Some("mac") => IndexRule::Mac,
             Some(other) => return error(format!("{} '{other}' is not \"ipv4-host\" or \"mac\"", p.name("index"))),
         };
         for earlier in &vlans {
-            if earlier.vlan == vlan {
-                return error(format!("{} {vlan} is a duplicate VLAN", p.name("vlan")));
+            let other_zones = matches!((&earlier.zone_id, &zone_id), (Some(a), Some(b)) if a != b);
+            if earlier.vlan == vlan && !other_zones {
+                return error(format!(
+                    "{} {vlan} is a duplicate VLAN (the same tag in two zones needs a different 'zone-id' on each)",
+                    p.name("vlan")
+                ));
             }
             if earlier.interface_id == interface_id {
                 return error(format!("{} '{interface_id}' is a duplicate interface-id", p.name("interface-id")));
@@ -316,7 +330,8 @@ fn parse_vlans(value: Option<&Value>, delegated_length: u8) -> Result<Vec<VlanCo
                 return error(format!("{} {prefix} overlaps VLAN {}'s {}", p.name("prefix"), earlier.vlan, earlier.prefix));
             }
         }
-        vlans.push(VlanConfig { vlan, interface_id, prefix, rule });
+        let slot = u16::try_from(i).map_err(|_| ConfigError("'vlans' has too many entries".to_string()))?;
+        vlans.push(VlanConfig { vlan, zone_id, interface_id, prefix, rule, slot });
     }
     Ok(vlans)
 }
@@ -407,6 +422,15 @@ mod tests {
             })
         };
         assert!(second(709, "VLAN710", "2a00:f10:600::/40").contains("duplicate VLAN"));
+        let mut zones = minimal();
+        zones["vlans"][0]["zone-id"] = json!("zone-a");
+        zones["vlans"].as_array_mut().unwrap().push(json!({"vlan": 709, "zone-id": "zone-b", "interface-id": "B709", "prefix": "2a00:f10:600::/40"}));
+        let cfg = HookConfig::from_json(&zones).unwrap();
+        assert_eq!(cfg.vlan_of("zone-b", 709).map(|v| v.slot), Some(1), "the same tag in another zone is another VLAN");
+        assert_eq!(cfg.vlan_of("zone-a", 709).map(|v| v.slot), Some(0));
+        assert_eq!(cfg.vlan_of("zone-c", 709), None);
+        zones["vlans"][1]["zone-id"] = json!("zone-a");
+        assert!(HookConfig::from_json(&zones).unwrap_err().0.contains("duplicate VLAN"));
         assert!(second(710, "VLAN709", "2a00:f10:600::/40").contains("duplicate interface-id"));
         assert!(second(710, "VLAN710", "2a00:f10:500::/44").contains("overlaps VLAN 709"));
         let mut ok = minimal();

@@ -264,11 +264,11 @@ impl Delegator {
         let mac = router_mac(router, &self.cfg.mac_sources, self.cfg.remote_id_enterprise).or(renewal.recorded_mac);
         let Some(mac) = mac else {
             return match index.by_prefix(renewal.lease) {
-                Some(owner) if owner.vlan == vlan.vlan => Ok(()),
+                Some(owner) if owner.slot == vlan.slot => Ok(()),
                 _ => Err(format!("no live NIC on VLAN {} owns it", vlan.vlan)),
             };
         };
-        match self.nic_of(mac, vlan.vlan, index) {
+        match self.nic_of(mac, vlan, index) {
             Ok(nic) if nic.prefix == renewal.lease => Ok(()),
             Ok(nic) => Err(format!("the NIC's prefix is {} now", nic.prefix)),
             Err(reason) => Err(reason.to_string()),
@@ -282,7 +282,7 @@ impl Delegator {
         let Some(mac) = router_mac(router, &self.cfg.mac_sources, self.cfg.remote_id_enterprise) else {
             return Err((Refusal::NoMac, None));
         };
-        self.nic_of(mac, vlan.vlan, index).map_err(|reason| (reason, Some(mac)))
+        self.nic_of(mac, vlan, index).map_err(|reason| (reason, Some(mac)))
     }
 
     /// The VLAN of the router's interface-id, if the router alone relayed the message.
@@ -298,12 +298,12 @@ impl Delegator {
     }
 
     /// The NIC with this MAC on this VLAN.
-    fn nic_of<'i>(&self, mac: Mac, vlan: u16, index: &'i NicIndex) -> Result<&'i IndexedNic, Refusal> {
-        if let Some(nic) = index.get(mac, vlan) {
+    fn nic_of<'i>(&self, mac: Mac, vlan: &VlanConfig, index: &'i NicIndex) -> Result<&'i IndexedNic, Refusal> {
+        if let Some(nic) = index.get(mac, vlan.slot) {
             return Ok(nic);
         }
-        match self.cfg.vlans.iter().find(|v| index.get(mac, v.vlan).is_some()) {
-            Some(other) => Err(Refusal::VlanMismatch { nic_vlan: other.vlan, router_vlan: vlan }),
+        match self.cfg.vlans.iter().find(|v| index.get(mac, v.slot).is_some()) {
+            Some(other) => Err(Refusal::VlanMismatch { nic_vlan: other.vlan, router_vlan: vlan.vlan }),
             None => Err(Refusal::UnknownMac),
         }
     }

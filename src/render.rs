@@ -96,7 +96,7 @@ pub fn render(kea: &mut Value, index: &NicIndex, cfg: &HookConfig) -> Result<Ren
         let Some(vlan) = subnet.get("interface-id").and_then(Value::as_str).and_then(|id| cfg.vlan_by_interface_id(id.as_bytes())) else {
             continue;
         };
-        let mut nics: Vec<_> = index.nics().filter(|n| n.vlan == vlan.vlan).collect();
+        let mut nics: Vec<_> = index.nics().filter(|n| n.slot == vlan.slot).collect();
         nics.sort_by_key(|n| n.prefix);
         let macs: Vec<String> = nics.iter().map(|n| n.mac.to_string()).collect();
         let reservations = subnet

@@ -27,6 +27,8 @@ pub struct Vm {
     pub name: String,
     #[serde(default)]
     pub state: String,
+    #[serde(default)]
+    pub zoneid: String,
     #[serde(default, rename = "nic")]
     pub nics: Vec<Nic>,
 }

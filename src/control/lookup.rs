@@ -11,7 +11,7 @@ fn describe(nic: &IndexedNic, cfg: &HookConfig) -> Value {
     json!({
         "mac": nic.mac.to_string(),
         "vlan": nic.vlan,
-        "interface-id": cfg.vlan(nic.vlan).map(|v| v.interface_id.clone()),
+        "interface-id": cfg.vlan_at(nic.slot).map(|v| v.interface_id.clone()),
         "prefix": nic.prefix.to_string(),
         "nic-id": nic.nic_id,
         "vm-id": nic.vm_id,
@@ -25,7 +25,7 @@ pub fn lookup(cfg: &HookConfig, index: &NicIndex, arguments: &Value) -> Value {
         let Some(mac) = Mac::parse_text(text) else {
             return answer(RESULT_ERROR, format!("'mac' {text} is not a MAC address"), None);
         };
-        let found: Vec<Value> = cfg.vlans.iter().filter_map(|v| index.get(mac, v.vlan)).map(|nic| describe(nic, cfg)).collect();
+        let found: Vec<Value> = cfg.vlans.iter().filter_map(|v| index.get(mac, v.slot)).map(|nic| describe(nic, cfg)).collect();
         if let [one] = found.as_slice() {
             let text = format!("{mac} on VLAN {} gets {}", one["vlan"], one["prefix"].as_str().unwrap_or("?"));
             return answer(RESULT_SUCCESS, text, Some(one.clone()));

@@ -24,7 +24,7 @@ pub struct IndexBuilder<'a> {
     cfg: &'a HookConfig,
     previous: Option<&'a NicIndex>,
     winners: HashMap<Ipv6Net, IndexedNic>,
-    /// The prefix each (MAC, VLAN) was placed at, to refuse a MAC seen twice on a VLAN.
+    /// The prefix each (MAC, VLAN slot) was placed at, to refuse a MAC seen twice on a VLAN.
     seen_macs: HashMap<(Mac, u16), Ipv6Net>,
     refused: Vec<RefusedNic>,
     vms_read: usize,
@@ -47,7 +47,7 @@ impl<'a> IndexBuilder<'a> {
     }
 
     fn add_nic(&mut self, vm: &Vm, nic: &Nic) {
-        let Some(vlan) = nic.vlan().and_then(|tag| self.cfg.vlan(tag)) else {
+        let Some(vlan) = nic.vlan().and_then(|tag| self.cfg.vlan_of(&vm.zoneid, tag)) else {
             return; // untagged or not a VLAN we serve
         };
         let candidate = match place(vm, nic, vlan, self.cfg.delegated_length) {
@@ -58,7 +58,7 @@ impl<'a> IndexBuilder<'a> {
                 return;
             }
         };
-        if let Some(first) = self.seen_macs.insert((candidate.mac, vlan.vlan), candidate.prefix) {
+        if let Some(first) = self.seen_macs.insert((candidate.mac, vlan.slot), candidate.prefix) {
             let holder = self.winners.get(&first).map_or("another", |n| n.nic_id.as_str());
             let reason = format!("MAC also on NIC {holder} of the same VLAN");
             self.refused.push(refusal(vm, nic, vlan.vlan, Some(candidate.mac), reason));
@@ -93,7 +93,7 @@ impl<'a> IndexBuilder<'a> {
 }
 
 fn first_keeps(first: &IndexedNic, second: &IndexedNic, previous: Option<&NicIndex>) -> bool {
-    let held = |nic: &IndexedNic| previous.and_then(|p| p.get(nic.mac, nic.vlan)).is_some_and(|old| old.prefix == nic.prefix);
+    let held = |nic: &IndexedNic| previous.and_then(|p| p.get(nic.mac, nic.slot)).is_some_and(|old| old.prefix == nic.prefix);
     match (held(first), held(second)) {
         (true, false) => true,
         (false, true) => false,
@@ -115,7 +115,15 @@ fn place(vm: &Vm, nic: &Nic, vlan: &VlanConfig, delegated_length: u8) -> Result<
     };
     let prefix = delegated_prefix(vlan.prefix, n, delegated_length)
         .ok_or_else(|| format!("number {n} does not fit {} at /{delegated_length}", vlan.prefix))?;
-    Ok(IndexedNic { mac, vlan: vlan.vlan, prefix, nic_id: nic.id.clone(), vm_id: vm.id.clone(), vm_name: vm.name.clone() })
+    Ok(IndexedNic {
+        mac,
+        vlan: vlan.vlan,
+        slot: vlan.slot,
+        prefix,
+        nic_id: nic.id.clone(),
+        vm_id: vm.id.clone(),
+        vm_name: vm.name.clone(),
+    })
 }
 
 fn parse_ipv4(text: Option<&str>, field: &str) -> Result<Ipv4Addr, String> {
@@ -152,7 +160,8 @@ mod tests {
     }
 
     fn prefix_of(index: &NicIndex, mac: &str, vlan: u16) -> Option<String> {
-        index.get(mac.parse().unwrap(), vlan).map(|n| n.prefix.to_string())
+        let slot = config().vlans.iter().find(|v| v.vlan == vlan).unwrap().slot;
+        index.get(mac.parse().unwrap(), slot).map(|n| n.prefix.to_string())
     }
 
     #[test]
@@ -167,6 +176,29 @@ mod tests {
         assert_eq!(prefix_of(&index, "02:00:0a:c5:00:17", 710), None, "a NIC lives on one VLAN only");
         assert_eq!(index.len(), 2);
         assert!(index.refused().is_empty());
+    }
+
+    #[test]
+    fn the_same_vlan_tag_in_two_zones_is_two_vlans_and_the_same_mac_may_live_in_both() {
+        let cfg = HookConfig::from_json(&json!({
+            "api-url": "https://cloud.example.net/client/api", "api-key": "k", "api-secret": "s", "trusted-relays": ["fd00::/8"],
+            "vlans": [
+                {"vlan": 709, "zone-id": "zone-a", "interface-id": "A709", "prefix": "2a00:f10:500::/40"},
+                {"vlan": 709, "zone-id": "zone-b", "interface-id": "B709", "prefix": "2a00:f10:600::/40"}
+            ]
+        }))
+        .unwrap();
+        let in_zone = |zone: &str, id: &str| {
+            serde_json::from_value::<Vm>(json!({"id": id, "name": id, "state": "Running", "zoneid": zone,
+                "nic": [nic709(&format!("nic-{id}"), "02:00:0a:c5:00:17", "185.62.101.23")]})).unwrap()
+        };
+        let vms = vec![in_zone("zone-a", "a"), in_zone("zone-b", "b"), in_zone("zone-c", "c")];
+        let index = build_index(&vms, &cfg, None);
+        let mac = "02:00:0a:c5:00:17".parse().unwrap();
+        assert_eq!(index.get(mac, 0).map(|n| n.prefix.to_string()).as_deref(), Some("2a00:f10:500:1170::/60"));
+        assert_eq!(index.get(mac, 1).map(|n| n.prefix.to_string()).as_deref(), Some("2a00:f10:600:1170::/60"));
+        assert_eq!(index.len(), 2, "a VM of a zone no entry names is not indexed");
+        assert!(index.refused().is_empty(), "{:?}", index.refused());
     }
 
     #[test]
@@ -191,10 +223,10 @@ mod tests {
         // 185.62.104.9 & ~255.255.252.0 = 9 as well: same number, same /60.
         let without_history = build_index(&[first.clone(), second.clone()], &config(), None);
         assert_eq!(without_history.len(), 1);
-        assert!(without_history.get("02:00:00:00:00:0a".parse().unwrap(), 709).is_some(), "smaller NIC id wins");
+        assert!(prefix_of(&without_history, "02:00:00:00:00:0a", 709).is_some(), "smaller NIC id wins");
         let history = build_index(&[first.clone()], &config(), None);
         let with_history = build_index(&[first, second], &config(), Some(&history));
-        assert!(with_history.get("02:00:00:00:00:0b".parse().unwrap(), 709).is_some(), "the holder keeps it");
+        assert!(prefix_of(&with_history, "02:00:00:00:00:0b", 709).is_some(), "the holder keeps it");
         assert_eq!(with_history.refused().len(), 1);
         assert!(with_history.refused()[0].reason.contains("same number as NIC nic-b"), "{:?}", with_history.refused());
     }

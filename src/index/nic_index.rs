@@ -10,6 +10,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 pub struct IndexedNic {
     pub mac: Mac,
     pub vlan: u16,
+    /// The slot of the VLAN entry the NIC belongs to (`VlanConfig::slot`).
+    #[serde(default)]
+    pub slot: u16,
     pub prefix: Ipv6Net,
     pub nic_id: String,
     pub vm_id: String,
@@ -26,9 +29,9 @@ pub struct RefusedNic {
     pub reason: String,
 }
 
-/// (MAC, VLAN) packed into one word: the map's key.
-fn key(mac: Mac, vlan: u16) -> u64 {
-    (mac.as_u64() << 16) | u64::from(vlan)
+/// (MAC, VLAN slot) packed into one word: the map's key.
+fn key(mac: Mac, slot: u16) -> u64 {
+    (mac.as_u64() << 16) | u64::from(slot)
 }
 
 /// Hashes the packed keys with one folded multiply: a few instructions on every packet and for
@@ -80,14 +83,14 @@ impl NicIndex {
     /// An index of these NICs (already free of collisions) and refusals.
     pub fn new(nics: impl IntoIterator<Item = IndexedNic>, refused: Vec<RefusedNic>, vms_read: usize) -> NicIndex {
         let nics: HashMap<u64, IndexedNic, BuildHasherDefault<KeyHasher>> =
-            nics.into_iter().map(|nic| (key(nic.mac, nic.vlan), nic)).collect();
+            nics.into_iter().map(|nic| (key(nic.mac, nic.slot), nic)).collect();
         let by_prefix = nics.iter().map(|(k, nic)| (prefix_key(nic.prefix), *k)).collect();
         NicIndex { nics, by_prefix, refused, vms_read }
     }
 
-    /// The NIC with this MAC on this VLAN.
-    pub fn get(&self, mac: Mac, vlan: u16) -> Option<&IndexedNic> {
-        self.nics.get(&key(mac, vlan))
+    /// The NIC with this MAC on the VLAN entry at `slot`.
+    pub fn get(&self, mac: Mac, slot: u16) -> Option<&IndexedNic> {
+        self.nics.get(&key(mac, slot))
     }
 
     /// The NIC holding this prefix, if any.
@@ -116,11 +119,11 @@ impl NicIndex {
         self.vms_read
     }
 
-    /// Indexed NICs per VLAN.
+    /// Indexed NICs per VLAN slot.
     pub fn per_vlan(&self) -> BTreeMap<u16, usize> {
         let mut counts = BTreeMap::new();
         for nic in self.nics.values() {
-            *counts.entry(nic.vlan).or_insert(0) += 1;
+            *counts.entry(nic.slot).or_insert(0) += 1;
         }
         counts
     }

@@ -62,7 +62,8 @@ impl<'de> Deserialize<'de> for SavedNic {
                 if row.next_element::<serde::de::IgnoredAny>()?.is_some() {
                     return Err(serde::de::Error::custom("NIC row longer than 6 fields"));
                 }
-                Ok(SavedNic(IndexedNic { mac, vlan, prefix, nic_id, vm_id, vm_name }))
+                // The slot is not stored: the prefix names the VLAN entry (entries never overlap).
+                Ok(SavedNic(IndexedNic { mac, vlan, slot: 0, prefix, nic_id, vm_id, vm_name }))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, fields: A) -> Result<SavedNic, A::Error> {
                 IndexedNic::deserialize(serde::de::value::MapAccessDeserializer::new(fields)).map(SavedNic)
@@ -77,7 +78,10 @@ pub fn layout(cfg: &HookConfig) -> String {
     let vlans: Vec<String> = cfg
         .vlans
         .iter()
-        .map(|v| format!("{}={}@{}:{:?}", v.vlan, v.interface_id, v.prefix, v.rule))
+        .map(|v| match &v.zone_id {
+            Some(zone) => format!("{}/{zone}={}@{}:{:?}", v.vlan, v.interface_id, v.prefix, v.rule),
+            None => format!("{}={}@{}:{:?}", v.vlan, v.interface_id, v.prefix, v.rule),
+        })
         .collect();
     format!("/{} {}", cfg.delegated_length, vlans.join(","))
 }
@@ -117,13 +121,16 @@ pub fn parse(text: &[u8], cfg: &HookConfig) -> Result<NicIndex, String> {
     if snapshot.layout != layout(cfg) {
         return Err("made for another VLAN layout or delegated-length".to_string());
     }
-    for SavedNic(nic) in &snapshot.nics {
-        let vlan = cfg.vlan(nic.vlan).ok_or_else(|| format!("NIC {} on unknown VLAN {}", nic.nic_id, nic.vlan))?;
-        if nic.prefix.prefix_len() != cfg.delegated_length || !vlan.prefix.contains(&nic.prefix) {
+    let mut nics = Vec::with_capacity(snapshot.nics.len());
+    for SavedNic(mut nic) in snapshot.nics {
+        let vlan = cfg.vlans.iter().find(|v| v.vlan == nic.vlan && v.prefix.contains(&nic.prefix));
+        let Some(vlan) = vlan.filter(|_| nic.prefix.prefix_len() == cfg.delegated_length) else {
             return Err(format!("NIC {} has prefix {} outside VLAN {}", nic.nic_id, nic.prefix, nic.vlan));
-        }
+        };
+        nic.slot = vlan.slot;
+        nics.push(nic);
     }
-    Ok(NicIndex::new(snapshot.nics.into_iter().map(|saved| saved.0), snapshot.refused, snapshot.vms_read))
+    Ok(NicIndex::new(nics, snapshot.refused, snapshot.vms_read))
 }
 
 #[cfg(test)]
@@ -154,7 +161,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("kc-snap-{}.json", std::process::id()));
         write(&path, &index(&cfg), &cfg).unwrap();
         let back = read(&path, &cfg).unwrap();
-        assert_eq!(back.get("02:00:00:00:00:01".parse().unwrap(), 709).unwrap().prefix.to_string(), "2a00:f10:500:1170::/60");
+        assert_eq!(back.get("02:00:00:00:00:01".parse().unwrap(), 0).unwrap().prefix.to_string(), "2a00:f10:500:1170::/60");
         assert!(!path.with_extension("tmp").exists());
         std::fs::remove_file(&path).unwrap();
     }
@@ -166,7 +173,7 @@ mod tests {
             "nics": [{"mac": "02:00:00:00:00:01", "vlan": 709, "prefix": "2a00:f10:500:1170::/60", "nic_id": "n", "vm_id": "vm", "vm_name": "web"}],
             "refused": []})).unwrap();
         let back = parse(&text, &cfg).unwrap();
-        assert_eq!(back.get("02:00:00:00:00:01".parse().unwrap(), 709).unwrap().vm_name, "web");
+        assert_eq!(back.get("02:00:00:00:00:01".parse().unwrap(), 0).unwrap().vm_name, "web");
         let row = serde_json::to_vec(&json!({"format": FORMAT, "version": 2, "layout": layout(&cfg), "vms_read": 1,
             "nics": [["02:00:00:00:00:01", 709, "2a00:f10:500:1170::/60", "n", "vm"]], "refused": []})).unwrap();
         assert!(parse(&row, &cfg).unwrap_err().contains("NIC row without vm name"));
