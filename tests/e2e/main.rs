@@ -9,3 +9,4 @@ mod demo;
 mod lab_selftest;
 mod operations_stories;
 mod reliability_stories;
+mod tls_stories;
