@@ -419,6 +419,15 @@ mod tests {
         std::fs::write(&path, "not a certificate\n").unwrap();
         let no_cert = refused(|p| p["ca-file"] = json!(path.to_str().unwrap()));
         assert_eq!(no_cert, format!("'ca-file' {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display()));
+        std::fs::write(&path, "-----BEGIN CERTIFICATE-----\naGVsbG8=\n").unwrap();
+        let cut = refused(|p| p["ca-file"] = json!(path.to_str().unwrap()));
+        assert!(cut.starts_with(&format!("'ca-file' {} is not a readable PEM file: ", path.display())), "{cut}");
+        std::fs::write(&path, "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n").unwrap();
+        let not_der = refused(|p| p["ca-file"] = json!(path.to_str().unwrap()));
+        assert!(not_der.starts_with(&format!("'ca-file' {} certificate 1 is not usable as a CA: ", path.display())), "{not_der}");
+        std::fs::write(&path, vec![b'#'; 4 * 1024 * 1024 + 1]).unwrap();
+        let huge = refused(|p| p["ca-file"] = json!(path.to_str().unwrap()));
+        assert_eq!(huge, format!("'ca-file' {} is larger than 4 MiB", path.display()));
         std::fs::remove_file(&path).unwrap();
         let over_http = refused(|p| {
             p["api-url"] = json!("http://[fd00::2]:8080/client/api");

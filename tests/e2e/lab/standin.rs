@@ -158,7 +158,7 @@ pub fn http_request(
         Some(config) => {
             let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
             let connection = rustls::ClientConnection::new(Arc::clone(config), name)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::Other, e))?;
+                .map_err(std::io::Error::other)?;
             Box::new(rustls::StreamOwned::new(connection, socket))
         }
     };
