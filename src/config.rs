@@ -1,10 +1,11 @@
 //! The hook parameters, checked once at load. Every error names the parameter at fault, in
 //! the words of Kea's own hooks ("'x' parameter is mandatory", "unknown parameter 'y'").
+use crate::cloudstack::tls::CaFile;
 use crate::relay::MacSource;
 use ipnet::Ipv6Net;
 use serde_json::{Map, Value};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How a VLAN numbers its NICs.
@@ -49,6 +50,10 @@ impl fmt::Debug for SecretSource {
 #[derive(Clone, Debug)]
 pub struct HookConfig {
     pub api_url: String,
+    /// The CAs the API's certificate must chain to (`ca-file`); None: the system trust store.
+    pub ca_file: Option<CaFile>,
+    /// `allow-plain-http`: an http:// `api-url` is accepted (test stand-ins only).
+    pub allow_plain_http: bool,
     pub api_key: String,
     pub secret: SecretSource,
     pub zone_id: Option<String>,
@@ -85,7 +90,7 @@ fn error<T>(text: impl Into<String>) -> Result<T, ConfigError> {
 const TOP_LEVEL: &[&str] = &[
     "api-url", "api-key", "api-secret", "secret-key-file", "zone-id", "page-size", "request-timeout",
     "refresh-interval", "miss-holdoff", "warmup-timeout", "snapshot-file", "delegated-length",
-    "mac-sources", "remote-id-enterprise", "vlans", "trusted-relays",
+    "mac-sources", "remote-id-enterprise", "vlans", "trusted-relays", "ca-file", "allow-plain-http",
 ];
 /// The inline secret's name before Kea's redaction rule was taken into account.
 const OLD_INLINE_SECRET: &str = "secret-key";
@@ -157,9 +162,26 @@ impl HookConfig {
         }
         let p = Params::new(value, "", TOP_LEVEL)?;
         let api_url = p.required_string("api-url")?;
-        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-            return error("'api-url' must start with https:// (or http:// for a test stand-in)");
+        let allow_plain_http = match p.map.get("allow-plain-http") {
+            None => false,
+            Some(Value::Bool(allowed)) => *allowed,
+            Some(_) => return error("'allow-plain-http' must be a boolean"),
+        };
+        let plain = api_url.starts_with("http://");
+        if !(api_url.starts_with("https://") || plain) {
+            return error("'api-url' must start with https:// (or http:// with 'allow-plain-http')");
         }
+        if plain && !allow_plain_http {
+            return error(format!(
+                "'api-url' {api_url} is plain HTTP: requests and answers would travel unencrypted to an \
+                 unauthenticated server; use https://, or set 'allow-plain-http' to true (test stand-ins only)"
+            ));
+        }
+        let ca_file = match p.string("ca-file")? {
+            None => None,
+            Some(_) if plain => return error("'ca-file' needs an https:// 'api-url'"),
+            Some(path) => Some(CaFile::read(Path::new(&path)).map_err(|why| ConfigError(format!("'ca-file' {path} {why}")))?),
+        };
         let api_key = p.required_string("api-key")?;
         let secret = match (p.string("api-secret")?, p.string("secret-key-file")?) {
             (Some(key), None) => SecretSource::Inline(key),
@@ -172,6 +194,8 @@ impl HookConfig {
         let vlans = parse_vlans(p.map.get("vlans"), delegated_length)?;
         Ok(HookConfig {
             api_url,
+            ca_file,
+            allow_plain_http,
             api_key,
             secret,
             zone_id: p.string("zone-id")?,
@@ -214,6 +238,11 @@ impl HookConfig {
                 Ok(key)
             }
         }
+    }
+
+    /// The API is reached over plain HTTP (only with `allow-plain-http`).
+    pub fn plain_http(&self) -> bool {
+        self.api_url.starts_with("http://")
     }
 
     /// The VLAN whose router interface-id this is.
@@ -451,5 +480,68 @@ mod tests {
         let inline = HookConfig::from_json(&minimal()).unwrap();
         assert!(inline.api_key == "key" && matches!(inline.secret, SecretSource::Inline(_)));
         assert!(!format!("{inline:?}").contains("secret\""), "{inline:?}");
+    }
+    #[test]
+    fn plain_http_is_refused_unless_allowed_and_then_named_as_such() {
+        let text = refused(|p| p["api-url"] = json!("http://[fd00::2]:8080/client/api"));
+        assert!(text.starts_with("'api-url' http://[fd00::2]:8080/client/api is plain HTTP"), "{text}");
+        assert!(text.contains("set 'allow-plain-http' to true"), "{text}");
+        let text = refused(|p| {
+            p["api-url"] = json!("http://[fd00::2]:8080/client/api");
+            p["allow-plain-http"] = json!(false);
+        });
+        assert!(text.contains("'allow-plain-http'"), "{text}");
+        assert_eq!(refused(|p| p["allow-plain-http"] = json!("yes")), "'allow-plain-http' must be a boolean");
+        assert!(refused(|p| p["api-url"] = json!("ftp://x/")).starts_with("'api-url' must start with https://"));
+
+        let mut params = minimal();
+        params["api-url"] = json!("http://[fd00::2]:8080/client/api");
+        params["allow-plain-http"] = json!(true);
+        let cfg = HookConfig::from_json(&params).unwrap();
+        assert!(cfg.allow_plain_http && cfg.plain_http());
+        let https = HookConfig::from_json(&minimal()).unwrap();
+        assert!(!https.allow_plain_http && !https.plain_http() && https.ca_file.is_none(), "the defaults: TLS, system trust store");
+    }
+
+    #[test]
+    fn a_ca_file_that_cannot_serve_as_trust_fails_the_load_naming_it() {
+        assert_eq!(refused(|p| p["ca-file"] = json!(7)), "'ca-file' must be a string");
+        let missing = refused(|p| p["ca-file"] = json!("/nonexistent/ca.pem"));
+        assert!(missing.starts_with("'ca-file' /nonexistent/ca.pem cannot be read: "), "{missing}");
+        assert_eq!(refused(|p| p["ca-file"] = json!("/")), "'ca-file' / is not a regular file");
+        let path = std::env::temp_dir().join(format!("kc-config-ca-{}", std::process::id()));
+        std::fs::write(&path, "not a certificate\n").unwrap();
+        let no_cert = refused(|p| p["ca-file"] = json!(path.to_str().unwrap()));
+        assert_eq!(no_cert, format!("'ca-file' {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display()));
+        std::fs::write(&path, "-----BEGIN CERTIFICATE-----\naGVsbG8=\n").unwrap();
+        let cut = refused(|p| p["ca-file"] = json!(path.to_str().unwrap()));
+        assert!(cut.starts_with(&format!("'ca-file' {} is not a readable PEM file: ", path.display())), "{cut}");
+        std::fs::write(&path, "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n").unwrap();
+        let not_der = refused(|p| p["ca-file"] = json!(path.to_str().unwrap()));
+        assert!(not_der.starts_with(&format!("'ca-file' {} certificate 1 is not usable as a CA: ", path.display())), "{not_der}");
+        std::fs::write(&path, vec![b'#'; 4 * 1024 * 1024 + 1]).unwrap();
+        let huge = refused(|p| p["ca-file"] = json!(path.to_str().unwrap()));
+        assert_eq!(huge, format!("'ca-file' {} is larger than 4 MiB", path.display()));
+        std::fs::remove_file(&path).unwrap();
+        let over_http = refused(|p| {
+            p["api-url"] = json!("http://[fd00::2]:8080/client/api");
+            p["allow-plain-http"] = json!(true);
+            p["ca-file"] = json!("/etc/kea/ca.pem");
+        });
+        assert_eq!(over_http, "'ca-file' needs an https:// 'api-url'");
+    }
+
+    #[cfg(feature = "test-tools")]
+    #[test]
+    fn a_ca_file_with_the_operators_cas_is_read_at_load() {
+        use crate::cloudstack::tls::test_pki::TestCa;
+        let path = std::env::temp_dir().join(format!("kc-config-cas-{}", std::process::id()));
+        std::fs::write(&path, format!("{}{}", TestCa::new("old CA").pem, TestCa::new("new CA").pem)).unwrap();
+        let mut params = minimal();
+        params["ca-file"] = json!(path.to_str().unwrap());
+        let cfg = HookConfig::from_json(&params).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let ca = cfg.ca_file.expect("the CAs are kept");
+        assert_eq!((ca.path(), ca.certificates()), (path.as_path(), 2));
     }
 }

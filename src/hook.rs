@@ -38,6 +38,9 @@ impl Hook {
     pub fn start(parameters: &serde_json::Value) -> Result<Hook, String> {
         let cfg = HookConfig::from_json(parameters).map_err(|e| e.to_string())?;
         cfg.secret_key().map_err(|e| e.to_string())?;
+        if cfg.plain_http() {
+            log_at!(Level::Warn, CLOUDSTACK_PLAIN_HTTP, cfg.api_url);
+        }
         let source = Box::new(CloudStackSource::new(cfg.clone()));
         Hook::start_with(cfg, source)
     }

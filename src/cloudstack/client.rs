@@ -3,10 +3,12 @@
 //! background sync thread, never on Kea's packet path.
 use super::model::{ListVmsAnswer, Vm};
 use super::signature::signed_query;
+use super::tls;
+use crate::config::HookConfig;
 use std::fmt;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// Never read more pages than this in one pass, whatever `count` says.
 const MAX_PAGES: u32 = 100_000;
@@ -44,14 +46,30 @@ pub struct ApiClient {
     secret: String,
     page_size: u32,
     zone_id: Option<String>,
+    /// What the TLS certificate was checked against, for error messages.
+    trusted: String,
     progress: Option<Box<dyn Fn(usize) + Send + Sync>>,
 }
 
 impl ApiClient {
-    /// A client; TLS certificates are verified against the system's trust store.
-    pub fn new(url: &str, api_key: &str, secret: &str, page_size: u32, zone_id: Option<String>, timeout: Duration) -> ApiClient {
-        let agent = ureq::AgentBuilder::new().timeout(timeout).redirects(0).build();
-        ApiClient { agent, url: url.to_string(), api_key: api_key.to_string(), secret: secret.to_string(), page_size, zone_id, progress: None }
+    /// A client for the configured API, signing with `secret`. An https:// API's certificate is
+    /// verified against the CAs of `ca-file` if given, else the system trust store, and must name
+    /// the URL's host (or IP address).
+    pub fn new(cfg: &HookConfig, secret: &str) -> ApiClient {
+        let mut agent = ureq::AgentBuilder::new().timeout(cfg.request_timeout).redirects(0);
+        if let Some(ca) = &cfg.ca_file {
+            agent = agent.tls_config(ca.client_config());
+        }
+        ApiClient {
+            agent: agent.build(),
+            url: cfg.api_url.clone(),
+            api_key: cfg.api_key.clone(),
+            secret: secret.to_string(),
+            page_size: cfg.page_size,
+            zone_id: cfg.zone_id.clone(),
+            trusted: tls::trusted(cfg.ca_file.as_ref()),
+            progress: None,
+        }
     }
 
     /// Call `progress` with the number of VMs read so far after each page.
@@ -120,7 +138,7 @@ impl ApiClient {
                 Err(ApiError::Status { code, text: error_text(&body) })
             }
             // The transport error names the URL with its query: print only the cause.
-            Err(ureq::Error::Transport(transport)) => Err(ApiError::Transport(transport_cause(&transport))),
+            Err(ureq::Error::Transport(transport)) => Err(ApiError::Transport(transport_cause(&transport, &self.trusted))),
         }
     }
 }
@@ -150,10 +168,21 @@ fn error_text(body: &str) -> String {
     }
 }
 
-fn transport_cause(transport: &ureq::Transport) -> String {
-    let kind = transport.kind().to_string();
-    match transport.message() {
-        Some(message) => format!("{kind}: {message}"),
-        None => kind,
+/// Why no answer came: a refused certificate in plain words, else ureq's kind, message and cause.
+fn transport_cause(transport: &ureq::Transport, trusted: &str) -> String {
+    if let Some(why) = tls::refused_certificate(transport) {
+        return format!("TLS certificate verification failed ({why}; trusted: {trusted})");
     }
+    let mut text = transport.kind().to_string();
+    if let Some(message) = transport.message() {
+        text = format!("{text}: {message}");
+    }
+    if let Some(cause) = std::error::Error::source(transport) {
+        text = format!("{text}: {cause}");
+    }
+    text
 }
+
+#[cfg(all(test, feature = "test-tools"))]
+#[path = "client_tls_tests.rs"]
+mod tls_tests;

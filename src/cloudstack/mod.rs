@@ -1,7 +1,8 @@
-//! Talking to the CloudStack API: signed requests, paged listings, what the answers hold.
+//! Talking to the CloudStack API: signed requests, paged listings, what the answers hold, TLS trust.
 pub mod client;
 pub mod model;
 pub mod signature;
+pub mod tls;
 
 pub use client::{ApiClient, ApiError};
 pub use model::{Nic, Vm};

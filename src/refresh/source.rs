@@ -26,14 +26,7 @@ impl CloudStackSource {
 impl NicSource for CloudStackSource {
     fn list_vms(&self, stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<(), ApiError> {
         let secret = self.cfg.secret_key().map_err(|e| ApiError::Transport(e.to_string()))?;
-        let client = ApiClient::new(
-            &self.cfg.api_url,
-            &self.cfg.api_key,
-            &secret,
-            self.cfg.page_size,
-            self.cfg.zone_id.clone(),
-            self.cfg.request_timeout,
-        );
+        let client = ApiClient::new(&self.cfg, &secret);
         client.for_each_page(stop, page).map(|_| ())
     }
 }

@@ -18,12 +18,24 @@ fn lab() -> Lab {
     })
 }
 
-/// The hook parameters the lab gave Kea, as a config.json for the CLI (secret file at its host path).
+/// The hook parameters the lab gave Kea (HTTPS, the lab's CA in `ca-file`), as a config.json for the CLI, the
+/// files Kea reads at their host paths.
 fn cli_config(lab: &Lab) -> PathBuf {
+    write_cli_config(lab, "cli-config.json", &hook_parameters(lab))
+}
+
+fn hook_parameters(lab: &Lab) -> Value {
     let kea: Value = serde_json::from_str(&std::fs::read_to_string(lab.kea_config_path()).unwrap()).unwrap();
     let mut parameters = kea["Dhcp6"]["hooks-libraries"][0]["parameters"].clone();
-    parameters["secret-key-file"] = json!(lab.work_dir().join("etc/cloudstack.secret").to_str().unwrap());
-    let path = lab.work_dir().join("cli-config.json");
+    for key in ["secret-key-file", "ca-file"] {
+        let inside = parameters[key].as_str().unwrap_or_else(|| panic!("the lab sets {key}: {parameters}")).to_string();
+        parameters[key] = json!(lab.host_path(&inside).to_str().unwrap());
+    }
+    parameters
+}
+
+fn write_cli_config(lab: &Lab, name: &str, parameters: &Value) -> PathBuf {
+    let path = lab.work_dir().join(name);
     std::fs::write(&path, parameters.to_string()).unwrap();
     path
 }
@@ -100,4 +112,34 @@ fn render_writes_a_static_config_that_kea_accepts() {
         .output()
         .unwrap();
     assert!(check.status.success(), "kea-dhcp6 -t refused the rendered config:\n{}{}", text(&check.stdout), text(&check.stderr));
+}
+
+/// The tool trusts what the hook trusts. Without `ca-file` the system trust store decides, and it does not know
+/// the lab's private CA: check exits 2 saying the certificate failed verification. An http:// URL without
+/// `allow-plain-http` is refused before any request, naming the parameter to set.
+#[test]
+fn check_verifies_the_certificate_against_ca_file_and_refuses_plain_http_unless_allowed() {
+    let lab = lab();
+    let verified = cloudstack_kea(&lab, &["check", "--config", cli_config(&lab).to_str().unwrap()]);
+    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified.stderr));
+    let requests = || lab.standin().requests().as_array().unwrap().len();
+    let after_verified = requests();
+
+    let mut system_store = hook_parameters(&lab);
+    system_store.as_object_mut().unwrap().remove("ca-file");
+    let config = write_cli_config(&lab, "no-ca-file.json", &system_store);
+    let unverified = cloudstack_kea(&lab, &["check", "--config", config.to_str().unwrap()]);
+    assert_eq!(unverified.status.code(), Some(2));
+    let stderr = text(&unverified.stderr);
+    assert!(stderr.contains("TLS certificate verification failed (UnknownIssuer; trusted: the system trust store)"), "{stderr}");
+
+    let mut plain = hook_parameters(&lab);
+    plain["api-url"] = json!(plain["api-url"].as_str().unwrap().replacen("https://", "http://", 1));
+    plain.as_object_mut().unwrap().remove("ca-file");
+    let config = write_cli_config(&lab, "plain.json", &plain);
+    let refused = cloudstack_kea(&lab, &["check", "--config", config.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = text(&refused.stderr);
+    assert!(stderr.contains("is plain HTTP") && stderr.contains("set 'allow-plain-http' to true"), "{stderr}");
+    assert_eq!(requests(), after_verified, "neither the unverified nor the plain check sent a request");
 }

@@ -10,3 +10,4 @@ mod lab_selftest;
 mod operations_stories;
 mod reliability_stories;
 mod trust_stories;
+mod tls_stories;

@@ -12,13 +12,18 @@ pub fn load_config(path: &str) -> Result<HookConfig, String> {
         .map_err(|e| format!("{path}: not JSON: {e}"))?;
     // Accept the parameters map itself, or a whole hook entry with "parameters".
     let parameters = value.get("parameters").unwrap_or(&value);
-    HookConfig::from_json(parameters).map_err(|e| format!("{path}: {e}"))
+    let cfg = HookConfig::from_json(parameters).map_err(|e| format!("{path}: {e}"))?;
+    if cfg.plain_http() {
+        // The hook logs CLOUDSTACK_PLAIN_HTTP at this point; the tool says the same on stderr.
+        eprintln!("cloudstack-kea: warning: API {} is reached over plain HTTP ('allow-plain-http'): unencrypted, and the server is not authenticated", cfg.api_url);
+    }
+    Ok(cfg)
 }
 
 /// Every VM of the API, indexed; progress on stderr when it is a terminal.
 pub fn read_index(cfg: &HookConfig) -> Result<NicIndex, String> {
     let secret = cfg.secret_key().map_err(|e| e.to_string())?;
-    let mut client = ApiClient::new(&cfg.api_url, &cfg.api_key, &secret, cfg.page_size, cfg.zone_id.clone(), cfg.request_timeout);
+    let mut client = ApiClient::new(cfg, &secret);
     let terminal = std::io::stderr().is_terminal();
     if terminal {
         client = client.with_progress(Box::new(|read| {

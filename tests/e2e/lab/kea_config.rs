@@ -17,8 +17,9 @@ pub const CONTROL_SOCKET: &str = "/run/kea/kea6.sock";
 /// Secret key file inside the container.
 pub const SECRET_FILE: &str = "/etc/kea/cloudstack.secret";
 
-/// The whole `{"Dhcp6": …}` document for `spec`, Kea listening on `kea_addr`, the hook calling `api_url`.
-pub fn kea_config(spec: &LabSpec, kea_addr: Ipv6Addr, api_url: &str, api_key: &str) -> Value {
+/// The whole `{"Dhcp6": …}` document for `spec`, Kea listening on `kea_addr`, the hook calling `api_url` and
+/// trusting the CAs of `ca_file` (a path inside the container).
+pub fn kea_config(spec: &LabSpec, kea_addr: Ipv6Addr, api_url: &str, ca_file: Option<&str>, api_key: &str) -> Value {
     // The pools must delegate what the hook computes, or Kea re-allocates the prefix on every renewal.
     let delegated_len = spec.hook_params.get("delegated-length").and_then(Value::as_u64).unwrap_or(60);
     let subnets: Vec<Value> = spec
@@ -84,16 +85,16 @@ pub fn kea_config(spec: &LabSpec, kea_addr: Ipv6Addr, api_url: &str, api_key: &s
     }
     if spec.hook {
         dhcp6["hooks-libraries"] =
-            json!([{ "library": HOOK_LIBRARY, "parameters": hook_parameters(spec, api_url, api_key, kea_addr) }]);
+            json!([{ "library": HOOK_LIBRARY, "parameters": hook_parameters(spec, api_url, ca_file, api_key, kea_addr) }]);
     }
     json!({ "Dhcp6": dhcp6 })
 }
 
-/// The hook's parameters: lab defaults, then `spec.hook_params` merged over them.
+/// The hook's parameters: lab defaults (with `ca-file` when given), then `spec.hook_params` merged over them.
 ///
 /// A `null` in `hook_params` removes that default; an inline `api-secret` replaces `secret-key-file`.
 /// The routers trusted by default are the addresses of Kea's link (the router's and the load generator's).
-pub fn hook_parameters(spec: &LabSpec, api_url: &str, api_key: &str, kea_addr: Ipv6Addr) -> Value {
+pub fn hook_parameters(spec: &LabSpec, api_url: &str, ca_file: Option<&str>, api_key: &str, kea_addr: Ipv6Addr) -> Value {
     let kea_link = ipnet::Ipv6Net::new(kea_addr, 64).expect("a /64").trunc();
     let vlans: Vec<Value> = spec
         .vlans
@@ -119,6 +120,9 @@ pub fn hook_parameters(spec: &LabSpec, api_url: &str, api_key: &str, kea_addr: I
     .as_object()
     .cloned()
     .unwrap();
+    if let Some(ca_file) = ca_file {
+        params.insert("ca-file".to_string(), json!(ca_file));
+    }
     if spec.hook_params.contains_key("api-secret") {
         params.remove("secret-key-file");
     }

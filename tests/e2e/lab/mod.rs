@@ -5,14 +5,15 @@
 //!   router netns kc-<id>-r                   veth   container kc-<id> (network of keeper kc-<id>-net)
 //!   ┌──────────────────────────────────┐            ┌───────────────────────────────────┐
 //!   │ kcr<id>  fd00:4b43:P:N00::2      │────────────│ kk0  fd00:4b43:P:N00::1           │
-//!   │ cloudstack-standin :8080         │            │ kea-dhcp6 (+ hook) :547           │
+//!   │ cloudstack-standin https :8080   │            │ kea-dhcp6 (+ hook) :547           │
 //!   │ the test's relay socket :547     │            │ /etc/kea /var/lib/kea /run/kea    │ ← host dirs
 //!   │ kcd<id><k> ─┐  dhcp6-router      │            └───────────────────────────────────┘
 //!   └─────────────┼────────────────────┘
 //!                 └── kcc<id><k> in netns kc-<id>-c<k>: dhclient -6 -P
 //! ```
 //!
-//! Everything is addressed from ULA fd00:4b43::/32 and lives in namespaces the lab created. Needs root and a
+//! The stand-in serves HTTPS with a certificate for its address from a CA made for the lab alone; Kea's `ca-file`
+//! holds that CA (see `tls`). Everything is addressed from ULA fd00:4b43::/32 and lives in namespaces the lab created. Needs root and a
 //! running dockerd; the image comes from `KC_IMAGE` (default `kea-cloudstack:latest`). `KC_KEEP=1` keeps the
 //! lab's directory, `KC_KEA_DEBUG=1` turns Kea's own logging to DEBUG 99.
 #![allow(dead_code, unused_imports)] // the stories use different parts of the lab
@@ -28,6 +29,9 @@ mod kea_config;
 mod leases;
 mod standin;
 mod sweep;
+#[path = "../../tools/test_pki.rs"]
+pub mod test_pki;
+pub mod tls;
 
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
@@ -44,6 +48,7 @@ pub use host::{in_netns, run as host_run, wait_until, NetNs};
 pub use kea_config::HOOK_LIBRARY;
 pub use leases::LeaseRow;
 pub use standin::{HttpAnswer, Standin, API_KEY};
+pub use tls::StandinTls;
 
 use kea_box::{KeaBox, KeaDirs};
 
@@ -108,6 +113,9 @@ pub struct LabSpec {
     /// `trusted-relays` names the router's address alone (default: all of Kea's link, so the load
     /// generator's extra relay addresses are routers too).
     pub trust_only_the_router: bool,
+    /// How the hook reaches the stand-in: HTTPS verified against the lab's CA (default), HTTPS with a certificate
+    /// from another CA, or plain HTTP.
+    pub standin_tls: StandinTls,
 }
 
 impl Default for LabSpec {
@@ -131,6 +139,7 @@ impl Default for LabSpec {
             kea_globals: Map::new(),
             inline_secret: false,
             trust_only_the_router: false,
+            standin_tls: StandinTls::LabCa,
         }
     }
 }
@@ -151,6 +160,8 @@ pub struct Lab {
     serving: bool,
     /// The test's relay port, bound on first use.
     relay_socket: std::sync::OnceLock<UdpSocket>,
+    /// What the stand-in serves HTTPS with (None: plain HTTP).
+    standin_cert: Option<tls::StandinCert>,
 }
 
 /// USER_HZ, fixed at 100 by the Linux ABI on x86_64 (what /proc/<pid>/stat counts in).
@@ -161,6 +172,32 @@ static LAB_SEQ: AtomicU8 = AtomicU8::new(0);
 impl Lab {
     /// Builds the lab and waits until Kea serves; panics with a clear message (and Kea's log) if anything fails.
     pub fn start(spec: LabSpec) -> Lab {
+        let mut lab = Lab::build(spec);
+        lab.kea.start_kea();
+        lab.wait_until_serving();
+        lab.serving = true;
+        if std::env::var_os("KC_LAB_TIMING").is_some() {
+            eprintln!("lab {}: started in {:.2?}", lab.id, lab.started.elapsed());
+        }
+        lab
+    }
+
+    /// Builds the lab for a configuration Kea must refuse: starts Kea and waits until it exited, its log kept
+    /// (`kea_log`). Panics if Kea starts serving instead, or is still running after a minute.
+    pub fn start_refused(spec: LabSpec) -> Lab {
+        let lab = Lab::build(spec);
+        lab.kea.start_kea();
+        let exited = wait_until(Duration::from_secs(60), || !lab.kea.kea_running());
+        let log = lab.kea_log();
+        if !exited || log.contains("DHCP6_STARTED") {
+            panic!("lab: Kea was expected to refuse its configuration but it {}.\nKea's log:\n{log}",
+                if exited { "served first" } else { "still runs" });
+        }
+        lab
+    }
+
+    /// Everything up to Kea's start: namespaces, link, stand-in, TLS material, Kea's files and keeper container.
+    fn build(spec: LabSpec) -> Lab {
         let started = Instant::now();
         let image = std::env::var("KC_IMAGE").unwrap_or_else(|_| "kea-cloudstack:latest".to_string());
         preflight(&image);
@@ -177,7 +214,16 @@ impl Lab {
         let router_ns = NetNs::create(&format!("kc-{id}-r"));
         let kea_end = link_router_side(&router_ns, &id, router_addr);
         let secret = host::random_hex(20);
-        let standin = Standin::start(&router_ns, router_addr, &secret, &spec.cloud, &spec.standin_args, work.path());
+        let standin_cert = tls::make(spec.standin_tls, &dirs.etc, work.path(), router_addr);
+        let standin = Standin::start(
+            &router_ns,
+            router_addr,
+            &secret,
+            &spec.cloud,
+            &spec.standin_args,
+            work.path(),
+            standin_cert.as_ref(),
+        );
         if let Some(fault) = &spec.standin_fault {
             standin.set_fault(fault.clone());
         }
@@ -189,7 +235,7 @@ impl Lab {
         kea.cpus = spec.kea_cpus.clone();
         link_kea_side(&kea, &kea_end, kea_addr);
 
-        let mut lab = Lab {
+        Lab {
             kea,
             standin,
             router_ns,
@@ -201,14 +247,8 @@ impl Lab {
             started,
             serving: false,
             relay_socket: std::sync::OnceLock::new(),
-        };
-        lab.kea.start_kea();
-        lab.wait_until_serving();
-        lab.serving = true;
-        if std::env::var_os("KC_LAB_TIMING").is_some() {
-            eprintln!("lab {}: started in {:.2?}", lab.id, lab.started.elapsed());
+            standin_cert,
         }
-        lab
     }
 
     /// The UDP socket bound to `[router_addr]:547` inside the router namespace: the test plays the relay with it.
@@ -310,6 +350,22 @@ impl Lab {
     /// Every row of Kea's memfile journal, in file order.
     pub fn lease_journal(&self) -> Vec<LeaseRow> {
         leases::read_journal(&self.work.join("lib").join("kea-leases6.csv"))
+    }
+
+    /// The host path of a path inside Kea's container (under /etc/kea, /var/lib/kea or /run/kea).
+    pub fn host_path(&self, container_path: &str) -> PathBuf {
+        for (inside, host) in [("/etc/kea/", "etc"), ("/var/lib/kea/", "lib"), ("/run/kea/", "run")] {
+            if let Some(rest) = container_path.strip_prefix(inside) {
+                return self.work.join(host).join(rest);
+            }
+        }
+        panic!("lab: {container_path} is not in a directory the lab shares with Kea");
+    }
+
+    /// The CA certificate (PEM) that signed the stand-in's certificate (None: plain HTTP). With
+    /// `StandinTls::ForeignCa` it is not the CA in Kea's `ca-file`.
+    pub fn standin_signer_ca(&self) -> Option<&str> {
+        self.standin_cert.as_ref().map(|cert| cert.signer_pem.as_str())
     }
 
     /// Host path of the generated kea-dhcp6.conf.
@@ -445,9 +501,10 @@ fn link_kea_side(kea: &KeaBox, kea_end: &str, kea_addr: Ipv6Addr) {
     kea.mark_link_ready();
 }
 
-/// Writes kea-dhcp6.conf and the hook's secret file (0600) into Kea's etc/.
+/// Writes kea-dhcp6.conf and the hook's secret file (0600) into Kea's etc/ (the CA file is already there).
 fn write_kea_files(spec: &LabSpec, dirs: &KeaDirs, kea_addr: Ipv6Addr, router_addr: Ipv6Addr, standin: &Standin) {
-    let mut config = kea_config::kea_config(spec, kea_addr, &standin.api_url(), API_KEY);
+    let ca_file = standin.is_https().then_some(tls::CA_FILE);
+    let mut config = kea_config::kea_config(spec, kea_addr, &standin.api_url(), ca_file, API_KEY);
     if spec.trust_only_the_router && spec.hook {
         config["Dhcp6"]["hooks-libraries"][0]["parameters"]["trusted-relays"] = json!([format!("{router_addr}/128")]);
     }

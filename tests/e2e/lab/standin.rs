@@ -1,12 +1,15 @@
-//! The CloudStack stand-in of a lab: started inside the router namespace, steered over its control endpoints.
+//! The CloudStack stand-in of a lab: started inside the router namespace, steered over its control endpoints
+//! (HTTPS, trusting the CA that signed its certificate, unless the lab serves plain HTTP).
 use std::io::{Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::child::Daemon;
 use super::host::{in_netns, NetNs};
+use super::tls::StandinCert;
 
 /// Port the stand-in listens on inside the router namespace.
 pub const STANDIN_PORT: u16 = 8080;
@@ -19,6 +22,8 @@ pub struct Standin {
     addr: SocketAddr,
     secret: String,
     daemon: Daemon,
+    /// HTTPS: the client configuration control requests use; None: plain HTTP.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// An HTTP answer: status code and body.
@@ -33,6 +38,7 @@ pub struct HttpAnswer {
 impl Standin {
     /// Starts the stand-in in `netns` on `[addr]:8080` with `cloud` loaded; waits for "listening on".
     /// `extra` goes on the command line as is; with `--sample-cloud` in it, `cloud` is not passed.
+    /// With `tls` it serves HTTPS with that certificate.
     pub fn start(
         netns: &NetNs,
         addr: Ipv6Addr,
@@ -40,6 +46,7 @@ impl Standin {
         cloud: &Value,
         extra: &[String],
         work_dir: &std::path::Path,
+        tls: Option<&StandinCert>,
     ) -> Standin {
         let socket = SocketAddr::V6(SocketAddrV6::new(addr, STANDIN_PORT, 0, 0));
         let mut cmd = netns.command(env!("CARGO_BIN_EXE_cloudstack-standin"));
@@ -49,10 +56,14 @@ impl Standin {
             std::fs::write(&cloud_file, serde_json::to_vec_pretty(cloud).unwrap()).expect("lab: write cloud.json");
             cmd.arg("--cloud").arg(&cloud_file);
         }
+        if let Some(tls) = tls {
+            cmd.arg("--tls-cert").arg(&tls.cert).arg("--tls-key").arg(&tls.key);
+        }
         cmd.args(extra);
         let mut daemon = Daemon::spawn("cloudstack-standin", cmd);
         daemon.expect_output("listening on", Duration::from_secs(10));
-        Standin { netns: netns.name().to_string(), addr: socket, secret: secret.to_string(), daemon }
+        let tls = tls.map(StandinCert::client_config);
+        Standin { netns: netns.name().to_string(), addr: socket, secret: secret.to_string(), daemon, tls }
     }
 
     /// The stand-in's process id.
@@ -60,9 +71,15 @@ impl Standin {
         self.daemon.pid()
     }
 
-    /// The URL the hook is given as `api-url`.
+    /// The URL the hook is given as `api-url`: https:// unless the stand-in serves plain HTTP.
     pub fn api_url(&self) -> String {
-        format!("http://{}/client/api", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}/client/api", self.addr)
+    }
+
+    /// Whether the stand-in serves HTTPS.
+    pub fn is_https(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The secret key the stand-in verifies signatures with.
@@ -119,29 +136,50 @@ impl Standin {
     /// Any HTTP request to the stand-in, made from inside the router namespace.
     pub fn http(&self, method: &str, path: &str, body: Option<&Value>) -> HttpAnswer {
         let body = body.map(|b| serde_json::to_string(b).unwrap()).unwrap_or_default();
-        http_request(&self.netns, self.addr, method, path, &body)
+        http_request(&self.netns, self.addr, self.tls.as_ref(), method, path, &body)
             .unwrap_or_else(|e| panic!("lab: stand-in {method} {path} failed: {e}"))
     }
 }
 
-/// A minimal HTTP/1.1 request over a TCP connection opened inside `netns` (`Connection: close`).
+/// A minimal HTTP/1.1 request over a TCP connection opened inside `netns` (`Connection: close`), inside TLS
+/// verified with `tls` (the certificate must name `addr`'s IP) when given.
 pub fn http_request(
     netns: &str,
     addr: SocketAddr,
+    tls: Option<&Arc<rustls::ClientConfig>>,
     method: &str,
     path: &str,
     body: &str,
 ) -> std::io::Result<HttpAnswer> {
-    let mut stream = in_netns(netns, move || TcpStream::connect_timeout(&addr, Duration::from_secs(5)))?;
-    stream.set_read_timeout(Some(Duration::from_secs(15)))?;
+    let socket = in_netns(netns, move || TcpStream::connect_timeout(&addr, Duration::from_secs(5)))?;
+    socket.set_read_timeout(Some(Duration::from_secs(15)))?;
+    let mut stream: Box<dyn ReadWrite> = match tls {
+        None => Box::new(socket),
+        Some(config) => {
+            let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+            let connection = rustls::ClientConnection::new(Arc::clone(config), name)
+                .map_err(std::io::Error::other)?;
+            Box::new(rustls::StreamOwned::new(connection, socket))
+        }
+    };
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes())?;
+    stream.flush()?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buffer[..n]),
+            // tiny_http closes a TLS connection without close_notify; the HTTP framing says what was complete.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(e),
+        }
+    }
     parse_answer(&raw).ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -149,6 +187,10 @@ pub fn http_request(
         )
     })
 }
+
+/// A plain or TLS stream.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 fn parse_answer(raw: &[u8]) -> Option<HttpAnswer> {
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
@@ -170,6 +212,9 @@ fn parse_answer(raw: &[u8]) -> Option<HttpAnswer> {
     if chunked {
         body = dechunk(&body)?;
     } else if let Some(n) = length {
+        if body.len() < n {
+            return None; // cut short
+        }
         body.truncate(n);
     }
     Some(HttpAnswer { status, body: String::from_utf8_lossy(&body).into_owned() })

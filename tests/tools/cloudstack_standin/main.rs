@@ -4,6 +4,13 @@
 //! (signature, expiry, paging, project rules), so a client that passes here also passes against a real cloud.
 //! Tests shape the cloud, read the requests seen and inject faults through unsigned `/control/` endpoints
 //! (see `control.rs`). The first stdout line is always `listening on <address>`; it runs until killed.
+//!
+//! With `--tls-cert` and `--tls-key` it serves HTTPS, API and control endpoints alike, on the one listener.
+//! TLS is tiny_http's own (`ssl-rustls` feature): tiny_http wraps the very sockets it accepts, so the client's
+//! address stays the request's `remote_addr()` and the `refuse`/`truncate` faults still find and cut the client's
+//! TCP connection (`connection_cut.rs`). A TLS proxy in front of a plain tiny_http would hide both behind its own
+//! connection. The feature brings its own older rustls (0.20); that is test-only, and the hook's client keeps to
+//! the rustls that ureq uses.
 
 mod api;
 mod api_error;
@@ -25,6 +32,9 @@ mod timestamp;
 mod server_tests;
 #[cfg(test)]
 mod test_signer;
+#[cfg(test)]
+#[path = "../test_pki.rs"]
+mod test_pki;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -35,7 +45,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
 use cloud::Cloud;
-use options::{CloudSource, Options, USAGE};
+use options::{CloudSource, Options, TlsFiles, USAGE};
 use signature::Credentials;
 use state::Standin;
 
@@ -59,18 +69,19 @@ impl Running {
     }
 }
 
-/// Binds `listen` and starts the worker threads serving `cloud`.
+/// Binds `listen` and starts the worker threads serving `cloud`, over HTTPS when `tls` is given.
 pub fn start(
     listen: SocketAddr,
     credentials: Credentials,
     default_page_size: u32,
     cloud: Cloud,
+    tls: Option<tiny_http::SslConfig>,
 ) -> Result<Running, String> {
     let listener = std::net::TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     // CloudStack's Jetty accepts with TCP_NODELAY; without it the last chunk of every page waits
     // for the client's delayed ACK (about 40 ms a page), which no real CloudStack costs.
     connection_cut::no_delay(&listener).map_err(|e| format!("cannot set TCP_NODELAY on {listen}: {e}"))?;
-    let server = tiny_http::Server::from_listener(listener, None).map_err(|e| format!("cannot serve on {listen}: {e}"))?;
+    let server = tiny_http::Server::from_listener(listener, tls).map_err(|e| format!("cannot serve on {listen}: {e}"))?;
     let address = server.server_addr().to_ip().ok_or("the server did not report an IP address")?;
     let standin = Arc::new(Standin::new(credentials, default_page_size, cloud, address.port()));
     let server = Arc::new(server);
@@ -105,6 +116,20 @@ fn load_cloud(source: &CloudSource) -> Result<Cloud, String> {
     }
 }
 
+/// The certificate and key for tiny_http, checked first: tiny_http panics on a key file without a key.
+fn load_tls(files: &TlsFiles) -> Result<tiny_http::SslConfig, String> {
+    let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+    let (certificate, private_key) = (read(&files.cert)?, read(&files.key)?);
+    let holds = |pem: &[u8], marker: &str| pem.windows(marker.len()).any(|w| w == marker.as_bytes());
+    if !holds(&certificate, "-----BEGIN CERTIFICATE-----") {
+        return Err(format!("'--tls-cert' {} holds no PEM certificate", files.cert.display()));
+    }
+    if !holds(&private_key, "-----BEGIN PRIVATE KEY-----") {
+        return Err(format!("'--tls-key' {} holds no PKCS#8 private key (BEGIN PRIVATE KEY)", files.key.display()));
+    }
+    Ok(tiny_http::SslConfig { certificate, private_key })
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|arg| arg == "--help" || arg == "-h") {
@@ -125,8 +150,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let tls = match options.tls.as_ref().map(load_tls).transpose() {
+        Ok(tls) => tls,
+        Err(error) => {
+            eprintln!("cloudstack-standin: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let credentials = Credentials { api_key: options.api_key, secret_key: options.secret_key };
-    let running = match start(options.listen, credentials, options.default_page_size, cloud) {
+    let running = match start(options.listen, credentials, options.default_page_size, cloud, tls) {
         Ok(running) => running,
         Err(error) => {
             eprintln!("cloudstack-standin: {error}");

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 /// How to start the program; printed for `--help` and after every command-line error.
 pub const USAGE: &str = "usage: cloudstack-standin --listen ADDR:PORT --api-key K --secret-key S \
-[--cloud FILE.json | --sample-cloud N] [--default-page-size 500]";
+[--cloud FILE.json | --sample-cloud N] [--default-page-size 500] [--tls-cert CERT.pem --tls-key KEY.pem]";
 
 /// CloudStack's own `default.page.size` when the operator did not change it.
 pub const CLOUDSTACK_DEFAULT_PAGE_SIZE: u32 = 500;
@@ -24,6 +24,15 @@ pub enum CloudSource {
     Sample(usize),
 }
 
+/// The certificate HTTPS is served with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM: the server certificate first, then any intermediate CA certificates.
+    pub cert: PathBuf,
+    /// PEM: the certificate's PKCS#8 private key.
+    pub key: PathBuf,
+}
+
 /// Everything the command line decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -37,6 +46,8 @@ pub struct Options {
     pub cloud: CloudSource,
     /// The server's `default.page.size`: the largest allowed `pagesize` and the size of an unpaged answer.
     pub default_page_size: u32,
+    /// Serve HTTPS with this certificate; plain HTTP when `None`.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Options {
@@ -48,6 +59,7 @@ impl Options {
         let mut cloud_file = None;
         let mut sample = None;
         let mut default_page_size = CLOUDSTACK_DEFAULT_PAGE_SIZE;
+        let (mut tls_cert, mut tls_key) = (None, None);
 
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -90,6 +102,8 @@ impl Options {
                         _ => return Err(format!("'--default-page-size' must be a positive number, not '{text}'")),
                     };
                 }
+                "--tls-cert" => tls_cert = Some(PathBuf::from(value()?)),
+                "--tls-key" => tls_key = Some(PathBuf::from(value()?)),
                 other => return Err(format!("unknown argument '{other}'")),
             }
         }
@@ -106,7 +120,12 @@ impl Options {
             // An empty key would make every unsigned-looking request a candidate; refuse it up front.
             return Err("'--api-key' and '--secret-key' must not be empty".into());
         }
-        Ok(Options { listen: listen.ok_or("'--listen' is mandatory")?, api_key, secret_key, cloud, default_page_size })
+        let tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => return Err("'--tls-cert' and '--tls-key' go together: give both or neither".into()),
+        };
+        Ok(Options { listen: listen.ok_or("'--listen' is mandatory")?, api_key, secret_key, cloud, default_page_size, tls })
     }
 }
 
@@ -124,6 +143,16 @@ mod tests {
         assert_eq!(options.listen, "[fd00:4b43:1::2]:8080".parse().unwrap());
         assert_eq!(options.cloud, CloudSource::Sample(1200));
         assert_eq!(options.default_page_size, 500);
+        assert_eq!(options.tls, None, "plain HTTP unless a certificate is given");
+    }
+
+    #[test]
+    fn https_takes_a_certificate_and_its_key_together() {
+        let options = parse("--listen [::1]:0 --api-key K --secret-key S --tls-cert c.pem --tls-key k.pem").unwrap();
+        assert_eq!(options.tls, Some(TlsFiles { cert: "c.pem".into(), key: "k.pem".into() }));
+        let alone = parse("--listen [::1]:0 --api-key K --secret-key S --tls-cert c.pem").unwrap_err();
+        assert!(alone.contains("'--tls-cert' and '--tls-key' go together"), "{alone}");
+        assert!(parse("--listen [::1]:0 --api-key K --secret-key S --tls-key k.pem").is_err());
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Stories told over real HTTP: a stand-in started in-process on `[::1]:0`, a client signing like the hook does.
+//! Stories told over real HTTP(S): a stand-in started in-process on `[::1]:0`, a client signing like the hook does.
 
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -7,6 +9,7 @@ use serde_json::{json, Value};
 use crate::cloud::Cloud;
 use crate::sample_cloud;
 use crate::signature::Credentials;
+use crate::test_pki::TestCa;
 use crate::test_signer;
 
 const KEY: &str = "test-api-key";
@@ -19,11 +22,31 @@ struct Client {
 
 fn start(cloud: Cloud) -> Client {
     let credentials = Credentials { api_key: KEY.into(), secret_key: SECRET.into() };
-    let running = crate::start("[::1]:0".parse().unwrap(), credentials, 500, cloud).unwrap();
+    let running = crate::start("[::1]:0".parse().unwrap(), credentials, 500, cloud, None).unwrap();
     // The workers live as long as the test process; nothing to clean up.
     let base = format!("http://{}", running.address);
     std::mem::forget(running);
     Client { base, agent: fresh_agent() }
+}
+
+/// The stand-in serving HTTPS with a certificate for ::1 from a CA of the test's own, and a client trusting that CA.
+fn start_https(cloud: Cloud) -> Client {
+    let ca = TestCa::new("stand-in test CA");
+    let cert = ca.server_cert(IpAddr::V6(Ipv6Addr::LOCALHOST));
+    let tls = tiny_http::SslConfig { certificate: cert.cert_pem.into_bytes(), private_key: cert.key_pem.into_bytes() };
+    let credentials = Credentials { api_key: KEY.into(), secret_key: SECRET.into() };
+    let running = crate::start("[::1]:0".parse().unwrap(), credentials, 500, cloud, Some(tls)).unwrap();
+    let base = format!("https://{}", running.address);
+    std::mem::forget(running);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::pem::PemObject::from_pem_slice(ca.pem.as_bytes()).unwrap()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).tls_config(Arc::new(config)).build();
+    Client { base, agent }
 }
 
 fn fresh_agent() -> ureq::Agent {
@@ -214,4 +237,31 @@ fn fail_page_breaks_exactly_one_page() {
     assert_eq!(status, 530);
     assert_eq!(body["listvirtualmachinesresponse"]["errorcode"], 530);
     assert_eq!(client.list(&[("page", "3"), ("pagesize", "10")]).0, 200);
+}
+
+#[test]
+fn over_https_the_api_and_the_control_endpoints_share_the_one_listener() {
+    let client = start_https(sample_cloud::generate(3));
+    let (status, answer) = client.list(&[("pagesize", "2"), ("page", "1")]);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(vm_names(&answer), ["vm-1", "vm-2"]);
+    assert_eq!(client.control("PUT", "fault", r#"{"mode":"status","code":503,"times":1}"#).0, 200);
+    assert_eq!(client.list(&[]).0, 503);
+    let (_, requests) = client.control("GET", "requests", "");
+    assert_eq!(requests.as_array().unwrap().len(), 2, "{requests}");
+    let plain = Client { base: client.base.replacen("https://", "http://", 1), agent: fresh_agent() };
+    assert!(plain.api(&[("command", "listVirtualMachines"), ("apiKey", KEY)]).is_err(), "no plain HTTP on an HTTPS stand-in");
+}
+
+#[test]
+fn over_https_refused_and_truncated_answers_still_end_the_connection() {
+    let client = start_https(sample_cloud::generate(50));
+    client.control("PUT", "fault", r#"{"mode":"refuse","times":1}"#);
+    let started = Instant::now();
+    assert!(client.api(&[("command", "listVirtualMachines"), ("apiKey", KEY)]).is_err());
+    client.control("PUT", "fault", r#"{"mode":"truncate","times":1}"#);
+    let result = client.api(&[("command", "listVirtualMachines"), ("apiKey", KEY)]);
+    assert!(result.is_err(), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "the cuts end the connections at once");
+    assert_eq!(client.list(&[]).0, 200, "and the stand-in serves on");
 }
