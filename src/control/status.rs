@@ -18,7 +18,13 @@ pub fn status(hook: &Hook) -> Value {
         .cfg
         .vlans
         .iter()
-        .map(|v| json!({"vlan": v.vlan, "interface-id": v.interface_id, "prefix": v.prefix.to_string(), "zone-id": v.zone_id, "nics": per_vlan.get(&v.slot).copied().unwrap_or(0)}))
+        .map(|v| {
+            let mut entry = json!({"vlan": v.vlan, "interface-id": v.interface_id, "prefix": v.prefix.to_string(), "nics": per_vlan.get(&v.slot).copied().unwrap_or(0)});
+            if let Some(zone) = &v.zone_id {
+                entry["zone-id"] = json!(zone);
+            }
+            entry
+        })
         .collect();
     let age = |t: Option<SystemTime>| t.and_then(|t| SystemTime::now().duration_since(t).ok()).map(|d| d.as_secs());
     let last_result = match (&sync.last_error, sync.last_finished) {

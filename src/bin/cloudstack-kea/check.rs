@@ -21,7 +21,7 @@ pub fn run(args: &Args) -> Result<u8, String> {
             vlan.vlan,
             vlan.interface_id,
             vlan.prefix,
-            per_vlan.get(&vlan.vlan).copied().unwrap_or(0)
+            per_vlan.get(&vlan.slot).copied().unwrap_or(0)
         );
     }
     for refused in index.refused() {
