@@ -1,9 +1,12 @@
 //! Injected faults: how the stand-in misbehaves on API requests when a test asks it to.
 //!
-//! Faults never touch `/control/`: a test must always be able to repair the stand-in it broke.
+//! Faults never touch `/control/`: a test must always be able to repair the stand-in it broke. Faults that move the
+//! listing while a client pages through it live in `listing_fault.rs`.
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+
+use crate::listing_fault::ListingFault;
 
 /// One way of misbehaving, set with `PUT /control/fault`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +37,16 @@ pub enum Fault {
         /// HTTP status and `errorcode` to fail with.
         code: u16,
     },
+    /// Take the request and send nothing back, not even a status line, until `PUT /control/fault` arms another
+    /// mode; then answer it as it would have been answered when it arrived. `times` counts the requests held.
+    AcceptAndHang,
+    /// The `--blackhole-listen` address turns into a black hole: connects to it are never answered (SYNs dropped,
+    /// no RST) and connections already made through it go silent, until another mode is armed. The main address,
+    /// and with it `/control/`, keeps answering.
+    BlackholeConnect,
+    /// The listing moves while it is read (see `listing_fault.rs`).
+    #[serde(untagged)]
+    Listing(ListingFault),
 }
 
 impl Fault {
@@ -47,6 +60,9 @@ impl Fault {
             Fault::Truncate => "truncate",
             Fault::Garbage => "garbage",
             Fault::FailPage { .. } => "fail-page",
+            Fault::AcceptAndHang => "accept-and-hang",
+            Fault::BlackholeConnect => "blackhole-connect",
+            Fault::Listing(fault) => fault.name(),
         }
     }
 }
@@ -66,16 +82,23 @@ impl FaultSetting {
     /// Reads and sanity-checks a setting; `Err` says what is wrong with it.
     pub fn from_json(text: &str) -> Result<FaultSetting, String> {
         let setting: FaultSetting = serde_json::from_str(text).map_err(|e| format!("not a fault: {e}"))?;
-        match setting.fault {
-            Fault::Status { code } | Fault::FailPage { code, .. } if !(100..=599).contains(&code) => {
+        match &setting.fault {
+            Fault::Status { code } | Fault::FailPage { code, .. } if !(100..=599).contains(code) => {
                 Err(format!("code {code} is not an HTTP status"))
             }
-            Fault::Hang { seconds } if !(0.0..=3600.0).contains(&seconds) => {
+            Fault::Hang { seconds } if !(0.0..=3600.0).contains(seconds) => {
                 Err(format!("hang seconds must be within 0..=3600, not {seconds}"))
             }
-            _ if setting.times == Some(0) => Err("times must be at least 1".into()),
-            _ => Ok(setting),
+            Fault::BlackholeConnect if setting.times.is_some() => {
+                Err("blackhole-connect counts no requests: it lasts until another mode is armed, so no times".into())
+            }
+            Fault::Listing(fault) => fault.check(),
+            _ => Ok(()),
+        }?;
+        if setting.times == Some(0) {
+            return Err("times must be at least 1".into());
         }
+        Ok(setting)
     }
 }
 

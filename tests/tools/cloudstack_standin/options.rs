@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 /// How to start the program; printed for `--help` and after every command-line error.
 pub const USAGE: &str = "usage: cloudstack-standin --listen ADDR:PORT --api-key K --secret-key S \
-[--cloud FILE.json | --sample-cloud N] [--default-page-size 500]";
+[--cloud FILE.json | --sample-cloud N] [--default-page-size 500] [--blackhole-listen ADDR:PORT]";
 
 /// CloudStack's own `default.page.size` when the operator did not change it.
 pub const CLOUDSTACK_DEFAULT_PAGE_SIZE: u32 = 500;
@@ -37,6 +37,8 @@ pub struct Options {
     pub cloud: CloudSource,
     /// The server's `default.page.size`: the largest allowed `pagesize` and the size of an unpaged answer.
     pub default_page_size: u32,
+    /// A second API address that the `blackhole-connect` fault turns into a black hole (`blackhole.rs`).
+    pub blackhole_listen: Option<SocketAddr>,
 }
 
 impl Options {
@@ -48,6 +50,7 @@ impl Options {
         let mut cloud_file = None;
         let mut sample = None;
         let mut default_page_size = CLOUDSTACK_DEFAULT_PAGE_SIZE;
+        let mut blackhole_listen = None;
 
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -62,14 +65,13 @@ impl Options {
                     None => args.next().ok_or_else(|| format!("'{name}' needs a value")),
                 }
             };
+            let address = |text: String| {
+                text.parse::<SocketAddr>()
+                    .map_err(|_| format!("'{name}' must be ADDR:PORT (IPv6 as [ADDR]:PORT), not '{text}'"))
+            };
             match name.as_str() {
-                "--listen" => {
-                    let text = value()?;
-                    let addr = text
-                        .parse::<SocketAddr>()
-                        .map_err(|_| format!("'--listen' must be ADDR:PORT (IPv6 as [ADDR]:PORT), not '{text}'"))?;
-                    listen = Some(addr);
-                }
+                "--listen" => listen = Some(address(value()?)?),
+                "--blackhole-listen" => blackhole_listen = Some(address(value()?)?),
                 "--api-key" => api_key = Some(value()?),
                 "--secret-key" => secret_key = Some(value()?),
                 "--cloud" => cloud_file = Some(PathBuf::from(value()?)),
@@ -106,7 +108,8 @@ impl Options {
             // An empty key would make every unsigned-looking request a candidate; refuse it up front.
             return Err("'--api-key' and '--secret-key' must not be empty".into());
         }
-        Ok(Options { listen: listen.ok_or("'--listen' is mandatory")?, api_key, secret_key, cloud, default_page_size })
+        let listen = listen.ok_or("'--listen' is mandatory")?;
+        Ok(Options { listen, api_key, secret_key, cloud, default_page_size, blackhole_listen })
     }
 }
 
@@ -124,6 +127,15 @@ mod tests {
         assert_eq!(options.listen, "[fd00:4b43:1::2]:8080".parse().unwrap());
         assert_eq!(options.cloud, CloudSource::Sample(1200));
         assert_eq!(options.default_page_size, 500);
+        assert_eq!(options.blackhole_listen, None);
+    }
+
+    #[test]
+    fn a_blackhole_address_is_an_address_too() {
+        let options = parse("--listen [::1]:8080 --api-key K --secret-key S --blackhole-listen [::1]:8081").unwrap();
+        assert_eq!(options.blackhole_listen, Some("[::1]:8081".parse().unwrap()));
+        let error = parse("--listen [::1]:8080 --api-key K --secret-key S --blackhole-listen 8081").unwrap_err();
+        assert!(error.contains("'--blackhole-listen' must be ADDR:PORT"), "{error}");
     }
 
     #[test]

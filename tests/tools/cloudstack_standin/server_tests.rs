@@ -19,7 +19,7 @@ struct Client {
 
 fn start(cloud: Cloud) -> Client {
     let credentials = Credentials { api_key: KEY.into(), secret_key: SECRET.into() };
-    let running = crate::start("[::1]:0".parse().unwrap(), credentials, 500, cloud).unwrap();
+    let running = crate::start("[::1]:0".parse().unwrap(), None, credentials, 500, cloud).unwrap();
     // The workers live as long as the test process; nothing to clean up.
     let base = format!("http://{}", running.address);
     std::mem::forget(running);
