@@ -79,7 +79,9 @@ pub fn handle(standin: &Standin, params: &Params, now_unix: i64) -> ApiOutcome {
     };
     let (answer, fault) = listing_fault::answer(standin, &request);
     match answer {
-        Ok(body) => ApiOutcome { command: Some(command.to_string()), verified: true, refusal: None, status: 200, body, fault },
+        Ok(body) => {
+            ApiOutcome { command: Some(command.to_string()), verified: true, refusal: None, status: 200, body, fault }
+        }
         Err(error) => ApiOutcome { fault, ..ApiOutcome::error(Some(command), true, None, error) },
     }
 }

@@ -111,7 +111,9 @@ impl Blackhole {
         }
         match connection_cut::accept_queue(&self.listener)? {
             (waiting, most) if waiting > most => Ok(()),
-            (waiting, most) => Err(io::Error::other(format!("accept queue not full: {waiting} waiting, {most} at most"))),
+            (waiting, most) => {
+                Err(io::Error::other(format!("accept queue not full: {waiting} waiting, {most} at most")))
+            }
         }
     }
 

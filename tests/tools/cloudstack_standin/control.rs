@@ -13,8 +13,8 @@
 //! | GET    | /control/requests/count     |                              | counts by kind (`request_log.rs`) |
 //! | DELETE | /control/requests           |                              | `{"ok":true}` (counts too)  |
 //! | GET    | /control/fault              |                              | the armed fault             |
-//! | PUT    | /control/fault              | `{"mode":…}` (+ `"times":N`) | `{"ok":true}` (409: no blackhole address) |
-//! | GET    | /control/held               |                              | `{"held":N}`: answers `accept-and-hang` holds |
+//! | PUT    | /control/fault              | `{"mode":…}` (+ `"times":N`) | `{"ok":true}` (409: no blackhole) |
+//! | GET    | /control/held               |                              | `{"held":N}` (`accept-and-hang`) |
 //!
 //! `DELETE /control/vms/{id}` expunges: the VM leaves every listing, its id stays known (see `cloud.rs`).
 

@@ -157,6 +157,8 @@ mod tests {
             (r#"{"mode":"truncate"}"#, Fault::Truncate),
             (r#"{"mode":"garbage"}"#, Fault::Garbage),
             (r#"{"mode":"fail-page","page":2,"code":530}"#, Fault::FailPage { page: 2, code: 530 }),
+            (r#"{"mode":"accept-and-hang"}"#, Fault::AcceptAndHang),
+            (r#"{"mode":"blackhole-connect"}"#, Fault::BlackholeConnect),
         ] {
             assert_eq!(FaultSetting::from_json(text).unwrap().fault, fault, "{text}");
         }
@@ -170,10 +172,21 @@ mod tests {
             r#"{"mode":"status","code":42}"#,
             r#"{"mode":"hang","seconds":-1}"#,
             r#"{"mode":"refuse","times":0}"#,
+            r#"{"mode":"blackhole-connect","times":1}"#,
             r#"[]"#,
         ] {
             assert!(FaultSetting::from_json(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn the_new_modes_are_shown_as_armed() {
+        let board = FaultBoard::default();
+        board.set(FaultSetting::from_json(r#"{"mode":"accept-and-hang","times":2}"#).unwrap());
+        assert_eq!(board.to_json(), r#"{"mode":"accept-and-hang","times":2}"#);
+        let listing = r#"{"mode":"short-page","page":2,"id":"vm-4"}"#;
+        board.set(FaultSetting::from_json(listing).unwrap());
+        assert_eq!(board.to_json(), listing);
     }
 
     #[test]

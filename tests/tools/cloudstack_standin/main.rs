@@ -139,7 +139,8 @@ fn main() -> ExitCode {
         }
     };
     let credentials = Credentials { api_key: options.api_key, secret_key: options.secret_key };
-    let running = match start(options.listen, options.blackhole_listen, credentials, options.default_page_size, cloud) {
+    let (listen, blackhole_listen) = (options.listen, options.blackhole_listen);
+    let running = match start(listen, blackhole_listen, credentials, options.default_page_size, cloud) {
         Ok(running) => running,
         Err(error) => {
             eprintln!("cloudstack-standin: {error}");
