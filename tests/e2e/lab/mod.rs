@@ -43,7 +43,7 @@ pub use control::send_command;
 pub use host::{in_netns, run as host_run, wait_until, NetNs};
 pub use kea_config::HOOK_LIBRARY;
 pub use leases::LeaseRow;
-pub use standin::{HttpAnswer, Standin, API_KEY};
+pub use standin::{HttpAnswer, RequestCounts, Standin, API_KEY};
 
 use kea_box::{KeaBox, KeaDirs};
 
@@ -101,6 +101,9 @@ pub struct LabSpec {
     pub kea_debug: bool,
     /// The hook's logger at DEBUG 99 (default) or INFO.
     pub hook_debug: bool,
+    /// The hook's `api-url` is the stand-in's blackhole port (forwarded to the API until the story calls
+    /// `standin().blackhole_connect()`), not its main port.
+    pub api_via_blackhole_port: bool,
 }
 
 impl Default for LabSpec {
@@ -121,6 +124,7 @@ impl Default for LabSpec {
             packet_logs: true,
             kea_debug: false,
             hook_debug: true,
+            api_via_blackhole_port: false,
         }
     }
 }
@@ -437,7 +441,8 @@ fn link_kea_side(kea: &KeaBox, kea_end: &str, kea_addr: Ipv6Addr) {
 
 /// Writes kea-dhcp6.conf and the hook's secret file (0600) into Kea's etc/.
 fn write_kea_files(spec: &LabSpec, dirs: &KeaDirs, kea_addr: Ipv6Addr, standin: &Standin) {
-    let config = kea_config::kea_config(spec, kea_addr, &standin.api_url(), API_KEY);
+    let api_url = if spec.api_via_blackhole_port { standin.blackhole_api_url() } else { standin.api_url() };
+    let config = kea_config::kea_config(spec, kea_addr, &api_url, API_KEY);
     let config_path = dirs.etc.join("kea-dhcp6.conf");
     std::fs::write(&config_path, serde_json::to_string_pretty(&config).unwrap()).expect("lab: write Kea config");
     let secret_path = dirs.etc.join("cloudstack.secret");
