@@ -6,7 +6,7 @@
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::listing_fault::ListingFault;
+use crate::listing_fault::{CountChange, DuplicateAcrossPages, ExpungeWhilePaging, ListingMove, ShortPage};
 
 /// One way of misbehaving, set with `PUT /control/fault`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,9 +44,14 @@ pub enum Fault {
     /// no RST) and connections already made through it go silent, until another mode is armed. The main address,
     /// and with it `/control/`, keeps answering.
     BlackholeConnect,
-    /// The listing moves while it is read (see `listing_fault.rs`).
-    #[serde(untagged)]
-    Listing(ListingFault),
+    /// A VM is expunged as a page is asked for (see `listing_fault.rs`, like the three below).
+    ExpungeWhilePaging(ExpungeWhilePaging),
+    /// A page comes back one VM short.
+    ShortPage(ShortPage),
+    /// A VM is created as a page is asked for: `count` changes.
+    CountChange(CountChange),
+    /// A VM comes into view below the OFFSET as a page is asked for: the page repeats a VM.
+    DuplicateAcrossPages(DuplicateAcrossPages),
 }
 
 impl Fault {
@@ -62,7 +67,21 @@ impl Fault {
             Fault::FailPage { .. } => "fail-page",
             Fault::AcceptAndHang => "accept-and-hang",
             Fault::BlackholeConnect => "blackhole-connect",
-            Fault::Listing(fault) => fault.name(),
+            Fault::ExpungeWhilePaging(_) => "expunge-while-paging",
+            Fault::ShortPage(_) => "short-page",
+            Fault::CountChange(_) => "count-change",
+            Fault::DuplicateAcrossPages(_) => "duplicate-across-pages",
+        }
+    }
+
+    /// The listing fault this is, if it is one.
+    pub fn listing(&self) -> Option<&dyn ListingMove> {
+        match self {
+            Fault::ExpungeWhilePaging(fault) => Some(fault),
+            Fault::ShortPage(fault) => Some(fault),
+            Fault::CountChange(fault) => Some(fault),
+            Fault::DuplicateAcrossPages(fault) => Some(fault),
+            _ => None,
         }
     }
 }
@@ -92,8 +111,7 @@ impl FaultSetting {
             Fault::BlackholeConnect if setting.times.is_some() => {
                 Err("blackhole-connect counts no requests: it lasts until another mode is armed, so no times".into())
             }
-            Fault::Listing(fault) => fault.check(),
-            _ => Ok(()),
+            fault => fault.listing().map_or(Ok(()), crate::listing_fault::check),
         }?;
         if setting.times == Some(0) {
             return Err("times must be at least 1".into());

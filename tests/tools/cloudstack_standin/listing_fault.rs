@@ -15,143 +15,172 @@ use serde::{Deserialize, Serialize};
 
 use crate::api_error::ApiError;
 use crate::cloud::{Cloud, Vm};
-use crate::fault::Fault;
-use crate::list_vms::{self, ListRequest};
+use crate::list_vms::{self, ListRequest, Selection};
 use crate::state::Standin;
 
-/// One way the listing moves, set with `PUT /control/fault` like every fault.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "mode", rename_all = "kebab-case")]
-pub enum ListingFault {
-    /// VM `id` is expunged just before page `page` is answered. If it sat on an earlier page, every VM after it
-    /// moves up one place: the VM that would have opened page `page` is now the last of page `page - 1`, which the
-    /// client already has, so the client never sees it. `count` in that answer is the new total.
-    ExpungeWhilePaging {
-        /// The page asked for.
-        page: i64,
-        /// The VM expunged.
-        id: String,
-        /// The pass: a `projectid` value, or absent for the pass without one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        projectid: Option<String>,
-    },
-    /// Page `page` comes back one VM short: VM `id` when it is on that page, else the page's first VM. What a VM
-    /// gone between the ids query and the details query looks like: `count` still includes it, and the cloud keeps
-    /// it, so the next listing sees it again.
-    ShortPage {
-        /// The page asked for.
-        page: i64,
-        /// The VM left out; absent: the page's first.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<String>,
-        /// The pass: a `projectid` value, or absent for the pass without one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        projectid: Option<String>,
-    },
-    /// `vm` is created just before page `page` is answered. It gets the highest internal id, so it comes last in
-    /// the listing; `count` is one more from page `page` on than on the pages before.
-    CountChange {
-        /// The page asked for.
-        page: i64,
-        /// The VM created (a cloud-file VM object).
-        vm: Box<Vm>,
-        /// The pass: a `projectid` value, or absent for the pass without one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        projectid: Option<String>,
-    },
-    /// `vm` comes into view before every other VM just before page `page` (2 or more) is answered, as when a VM
-    /// with a low internal id moves into the listed account or project: the OFFSET now falls one VM earlier, so
-    /// page `page` starts with the last VM of page `page - 1` and the client sees that VM twice. `count` is one
-    /// more from page `page` on; this pass never shows `vm` itself, the next listing does.
-    DuplicateAcrossPages {
-        /// The page asked for.
-        page: i64,
-        /// The VM that comes into view (a cloud-file VM object).
-        vm: Box<Vm>,
-        /// The pass: a `projectid` value, or absent for the pass without one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        projectid: Option<String>,
-    },
+/// What every listing fault does; each one is a `Fault` variant of its own, set with `PUT /control/fault`.
+pub trait ListingMove {
+    /// The page number and the pass (a `projectid` value; `None`: the pass without one) it fires on.
+    fn trigger(&self) -> (i64, Option<&str>);
+
+    /// The smallest page it can fire on.
+    fn first_page(&self) -> i64 {
+        1
+    }
+
+    /// Changes the cloud before the page is selected.
+    fn move_cloud(&self, _cloud: &mut Cloud) {}
+
+    /// Changes the selected page before it is written out.
+    fn reshape(&self, _selection: &mut Selection<'_>) {}
 }
 
-impl ListingFault {
-    /// Name used in the request log (the `mode` value).
-    pub fn name(&self) -> &'static str {
-        match self {
-            ListingFault::ExpungeWhilePaging { .. } => "expunge-while-paging",
-            ListingFault::ShortPage { .. } => "short-page",
-            ListingFault::CountChange { .. } => "count-change",
-            ListingFault::DuplicateAcrossPages { .. } => "duplicate-across-pages",
-        }
-    }
+/// VM `id` is expunged just before page `page` is answered. If it sat on an earlier page, every VM after it moves up
+/// one place: the VM that would have opened page `page` is now the last of page `page - 1`, which the client
+/// already has, so the client never sees it. `count` in that answer is the new total.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpungeWhilePaging {
+    /// The page asked for.
+    pub page: i64,
+    /// The VM expunged.
+    pub id: String,
+    /// The pass: a `projectid` value, or absent for the pass without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projectid: Option<String>,
+}
 
+/// Page `page` comes back one VM short: VM `id` when it is on that page, else the page's first VM. What a VM gone
+/// between the ids query and the details query looks like: `count` still includes it, and the cloud keeps it, so
+/// the next listing sees it again. (A page of one VM then comes back empty, `{}`, as the stand-in's empty pages do.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShortPage {
+    /// The page asked for.
+    pub page: i64,
+    /// The VM left out; absent: the page's first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The pass: a `projectid` value, or absent for the pass without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projectid: Option<String>,
+}
+
+/// `vm` is created just before page `page` is answered. It gets the highest internal id, so it comes last in the
+/// listing; `count` is one more from page `page` on than on the pages before.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CountChange {
+    /// The page asked for.
+    pub page: i64,
+    /// The VM created (a cloud-file VM object).
+    pub vm: Box<Vm>,
+    /// The pass: a `projectid` value, or absent for the pass without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projectid: Option<String>,
+}
+
+/// `vm` comes into view before every other VM just before page `page` (2 or more) is answered, as when a VM with a
+/// low internal id moves into the listed account or project: the OFFSET now falls one VM earlier, so page `page`
+/// starts with the last VM of page `page - 1` and the client sees that VM twice. `count` is one more from page
+/// `page` on; this pass never shows `vm` itself, the next listing does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DuplicateAcrossPages {
+    /// The page asked for.
+    pub page: i64,
+    /// The VM that comes into view (a cloud-file VM object).
+    pub vm: Box<Vm>,
+    /// The pass: a `projectid` value, or absent for the pass without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projectid: Option<String>,
+}
+
+impl ListingMove for ExpungeWhilePaging {
     fn trigger(&self) -> (i64, Option<&str>) {
-        match self {
-            ListingFault::ExpungeWhilePaging { page, projectid, .. }
-            | ListingFault::ShortPage { page, projectid, .. }
-            | ListingFault::CountChange { page, projectid, .. }
-            | ListingFault::DuplicateAcrossPages { page, projectid, .. } => (*page, projectid.as_deref()),
-        }
+        (self.page, self.projectid.as_deref())
     }
 
-    /// Sanity checks of a setting; `Err` says what is wrong.
-    pub fn check(&self) -> Result<(), String> {
-        let (page, _) = self.trigger();
-        match self {
-            ListingFault::DuplicateAcrossPages { .. } if page < 2 => {
-                Err(format!("duplicate-across-pages needs a page before it: page must be 2 or more, not {page}"))
-            }
-            _ if page < 1 => Err(format!("page must be 1 or more, not {page}")),
-            _ => Ok(()),
-        }
+    fn move_cloud(&self, cloud: &mut Cloud) {
+        // `false` once an earlier firing expunged it: nothing more to do.
+        cloud.expunge(&self.id);
+    }
+}
+
+impl ListingMove for ShortPage {
+    fn trigger(&self) -> (i64, Option<&str>) {
+        (self.page, self.projectid.as_deref())
     }
 
-    /// Whether this fault fires on `request`.
-    pub fn fires_on(&self, request: &ListRequest) -> bool {
-        let (page, projectid) = self.trigger();
-        request.is_listing_page(page, projectid)
+    fn reshape(&self, selection: &mut Selection<'_>) {
+        let named = self.id.as_deref().and_then(|id| selection.vms.iter().position(|vm| vm.id == id));
+        let left_out = named.unwrap_or(0);
+        if left_out < selection.vms.len() {
+            selection.vms.remove(left_out);
+        }
+    }
+}
+
+impl ListingMove for CountChange {
+    fn trigger(&self) -> (i64, Option<&str>) {
+        (self.page, self.projectid.as_deref())
     }
 
-    /// Makes the move and answers `request` from the cloud as it is then.
-    fn answer(&self, cloud: &RwLock<Cloud>, request: &ListRequest) -> Result<String, ApiError> {
-        // One write lock for the move and the answer, so no other request sees the cloud in between.
-        let mut cloud = cloud.write();
-        match self {
-            ListingFault::ExpungeWhilePaging { id, .. } => {
-                cloud.expunge(id);
-            }
-            // An `Err` means the VM is there already (an earlier firing made it): nothing more to do.
-            ListingFault::CountChange { vm, .. } => {
-                let _ = cloud.add(Vm::clone(vm));
-            }
-            ListingFault::DuplicateAcrossPages { vm, .. } => {
-                let _ = cloud.add_first(Vm::clone(vm));
-            }
-            ListingFault::ShortPage { .. } => {}
-        }
-        let mut selection = list_vms::select(&cloud, request)?;
-        if let ListingFault::ShortPage { id, .. } = self {
-            let left_out = id.as_deref().and_then(|id| selection.vms.iter().position(|vm| vm.id == id)).unwrap_or(0);
-            if left_out < selection.vms.len() {
-                selection.vms.remove(left_out);
-            }
-        }
-        Ok(selection.to_json())
+    fn move_cloud(&self, cloud: &mut Cloud) {
+        // An `Err` means an earlier firing created it already: nothing more to do.
+        let _ = cloud.add(Vm::clone(&self.vm));
     }
+}
+
+impl ListingMove for DuplicateAcrossPages {
+    fn trigger(&self) -> (i64, Option<&str>) {
+        (self.page, self.projectid.as_deref())
+    }
+
+    fn first_page(&self) -> i64 {
+        2
+    }
+
+    fn move_cloud(&self, cloud: &mut Cloud) {
+        // An `Err` means an earlier firing brought it into view already: nothing more to do.
+        let _ = cloud.add_first(Vm::clone(&self.vm));
+    }
+}
+
+/// Sanity checks of a listing fault setting; `Err` says what is wrong.
+pub fn check(fault: &dyn ListingMove) -> Result<(), String> {
+    let ((page, _), first) = (fault.trigger(), fault.first_page());
+    if page < first {
+        let why = if first > 1 { " (the page before it is the one repeated)" } else { "" };
+        return Err(format!("page must be {first} or more{why}, not {page}"));
+    }
+    Ok(())
+}
+
+/// Whether `fault` fires on `request`.
+fn fires_on(fault: &dyn ListingMove, request: &ListRequest) -> bool {
+    let (page, projectid) = fault.trigger();
+    request.is_listing_page(page, projectid)
+}
+
+/// Makes the move and answers `request` from the cloud as it is then.
+fn moved_answer(fault: &dyn ListingMove, cloud: &RwLock<Cloud>, request: &ListRequest) -> Result<String, ApiError> {
+    // One write lock for the move and the answer, so no other request sees the cloud in between.
+    let mut cloud = cloud.write();
+    fault.move_cloud(&mut cloud);
+    let mut selection = list_vms::select(&cloud, request)?;
+    fault.reshape(&mut selection);
+    Ok(selection.to_json())
 }
 
 /// The answer to a verified listing request, moved by the armed listing fault when it fires on this request; the
 /// second value names that fault for the request log.
 pub fn answer(standin: &Standin, request: &ListRequest) -> (Result<String, ApiError>, Option<&'static str>) {
-    match standin.faults.fire(|fault| matches!(fault, Fault::Listing(listing) if listing.fires_on(request))) {
-        Some(Fault::Listing(fault)) => (fault.answer(&standin.cloud, request), Some(fault.name())),
-        _ => (list_vms::answer(&standin.cloud.read(), request), None),
+    let fired = standin.faults.fire(|fault| fault.listing().is_some_and(|listing| fires_on(listing, request)));
+    match fired.as_ref().and_then(|fault| Some((fault, fault.listing()?))) {
+        Some((fault, listing)) => (moved_answer(listing, &standin.cloud, request), Some(fault.name())),
+        None => (list_vms::answer(&standin.cloud.read(), request), None),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::fault::FaultSetting;
     use serde_json::json;
 
@@ -166,11 +195,24 @@ mod tests {
             json!({"mode": "duplicate-across-pages", "page": 2, "vm": {"id": "low", "name": "low", "zoneid": "z1"}}),
         ] {
             let setting = FaultSetting::from_json(&text.to_string()).unwrap_or_else(|e| panic!("{text}: {e}"));
-            assert!(matches!(setting.fault, Fault::Listing(_)), "{text}");
+            assert!(setting.fault.listing().is_some(), "{text}");
             let shown: serde_json::Value = serde_json::to_value(&setting).unwrap();
             assert_eq!(shown["mode"], text["mode"]);
             assert_eq!(shown["page"], text["page"]);
         }
+    }
+
+    #[test]
+    fn a_mistaken_setting_is_refused_with_the_field_named() {
+        let missing = FaultSetting::from_json(r#"{"mode":"expunge-while-paging","page":3}"#).unwrap_err();
+        assert!(missing.contains("missing field `id`"), "{missing}");
+        let early = FaultSetting::from_json(
+            r#"{"mode":"duplicate-across-pages","page":1,"vm":{"id":"v","name":"v","zoneid":"z"}}"#,
+        )
+        .unwrap_err();
+        assert!(early.contains("page must be 2 or more"), "{early}");
+        let unknown = FaultSetting::from_json(r#"{"mode":"expunge-while-listing","page":3,"id":"v"}"#).unwrap_err();
+        assert!(unknown.contains("unknown variant `expunge-while-listing`"), "{unknown}");
     }
 
     #[test]

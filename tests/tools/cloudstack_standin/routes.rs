@@ -76,7 +76,7 @@ fn serve_api(standin: &Arc<Standin>, mut request: Request, query: &str) {
     let releases_seen = standin.held.releases();
     let fault = standin
         .faults
-        .fire(|fault| !matches!(fault, Fault::FailPage { .. } | Fault::Listing(_) | Fault::BlackholeConnect));
+        .fire(|fault| !matches!(fault, Fault::FailPage { .. } | Fault::BlackholeConnect) && fault.listing().is_none());
     // Logged even when a fault answers instead, so a test can tell "signed well, then failed" from "signed badly".
     let signed = || signature::verify(&params, &standin.credentials, now_unix()).is_ok();
     match fault {
