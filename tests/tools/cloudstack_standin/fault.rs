@@ -198,7 +198,7 @@ mod tests {
     }
 
     #[test]
-    fn the_new_modes_are_shown_as_armed() {
+    fn held_and_listing_modes_are_shown_as_armed() {
         let board = FaultBoard::default();
         board.set(FaultSetting::from_json(r#"{"mode":"accept-and-hang","times":2}"#).unwrap());
         assert_eq!(board.to_json(), r#"{"mode":"accept-and-hang","times":2}"#);
