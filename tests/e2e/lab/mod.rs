@@ -47,7 +47,7 @@ pub use control::send_command;
 pub use host::{in_netns, run as host_run, wait_until, NetNs};
 pub use kea_config::HOOK_LIBRARY;
 pub use leases::LeaseRow;
-pub use standin::{HttpAnswer, Standin, API_KEY};
+pub use standin::{HttpAnswer, RequestCounts, Standin, API_KEY};
 pub use tls::StandinTls;
 
 use kea_box::{KeaBox, KeaDirs};
@@ -116,6 +116,9 @@ pub struct LabSpec {
     /// How the hook reaches the stand-in: HTTPS verified against the lab's CA (default), HTTPS with a certificate
     /// from another CA, or plain HTTP.
     pub standin_tls: StandinTls,
+    /// The hook's `api-url` is the stand-in's blackhole port (forwarded to the API until the story calls
+    /// `standin().blackhole_connect()`), not its main port.
+    pub api_via_blackhole_port: bool,
 }
 
 impl Default for LabSpec {
@@ -140,6 +143,7 @@ impl Default for LabSpec {
             inline_secret: false,
             trust_only_the_router: false,
             standin_tls: StandinTls::LabCa,
+            api_via_blackhole_port: false,
         }
     }
 }
@@ -504,7 +508,8 @@ fn link_kea_side(kea: &KeaBox, kea_end: &str, kea_addr: Ipv6Addr) {
 /// Writes kea-dhcp6.conf and the hook's secret file (0600) into Kea's etc/ (the CA file is already there).
 fn write_kea_files(spec: &LabSpec, dirs: &KeaDirs, kea_addr: Ipv6Addr, router_addr: Ipv6Addr, standin: &Standin) {
     let ca_file = standin.is_https().then_some(tls::CA_FILE);
-    let mut config = kea_config::kea_config(spec, kea_addr, &standin.api_url(), ca_file, API_KEY);
+    let api_url = if spec.api_via_blackhole_port { standin.blackhole_api_url() } else { standin.api_url() };
+    let mut config = kea_config::kea_config(spec, kea_addr, &api_url, ca_file, API_KEY);
     if spec.trust_only_the_router && spec.hook {
         config["Dhcp6"]["hooks-libraries"][0]["parameters"]["trusted-relays"] = json!([format!("{router_addr}/128")]);
     }

@@ -5,7 +5,8 @@ use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::{json, Value};
 
 use super::child::Daemon;
 use super::host::{in_netns, NetNs};
@@ -13,6 +14,8 @@ use super::tls::StandinCert;
 
 /// Port the stand-in listens on inside the router namespace.
 pub const STANDIN_PORT: u16 = 8080;
+/// Its second API port, the one `blackhole_connect` turns into a black hole (forwarded to the first until then).
+pub const BLACKHOLE_PORT: u16 = 8081;
 /// API key the hook is configured with and the stand-in expects.
 pub const API_KEY: &str = "test-key";
 
@@ -20,10 +23,27 @@ pub const API_KEY: &str = "test-key";
 pub struct Standin {
     netns: String,
     addr: SocketAddr,
+    blackhole: SocketAddr,
     secret: String,
     daemon: Daemon,
     /// HTTPS: the client configuration control requests use; None: plain HTTP.
     tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// The stand-in's API requests counted by kind since the last `clear_requests` (`GET /control/requests/count`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RequestCounts {
+    /// `listVirtualMachines` pages of full listings, both passes.
+    pub listing_pages: u64,
+    /// Full listings begun (page 1 without `projectid`): one per sync of the hook.
+    pub listings_begun: u64,
+    /// Targeted lookups: `listVirtualMachines` with `id` or `ids`.
+    pub lookups: u64,
+    /// VM ids those lookups named.
+    pub looked_up_ids: u64,
+    /// Any other API request.
+    pub other: u64,
 }
 
 /// An HTTP answer: status code and body.
@@ -36,7 +56,8 @@ pub struct HttpAnswer {
 }
 
 impl Standin {
-    /// Starts the stand-in in `netns` on `[addr]:8080` with `cloud` loaded; waits for "listening on".
+    /// Starts the stand-in in `netns` on `[addr]:8080` (and its blackhole port `[addr]:8081`) with `cloud` loaded;
+    /// waits for "listening on".
     /// `extra` goes on the command line as is; with `--sample-cloud` in it, `cloud` is not passed.
     /// With `tls` it serves HTTPS with that certificate.
     pub fn start(
@@ -49,8 +70,10 @@ impl Standin {
         tls: Option<&StandinCert>,
     ) -> Standin {
         let socket = SocketAddr::V6(SocketAddrV6::new(addr, STANDIN_PORT, 0, 0));
+        let blackhole = SocketAddr::V6(SocketAddrV6::new(addr, BLACKHOLE_PORT, 0, 0));
         let mut cmd = netns.command(env!("CARGO_BIN_EXE_cloudstack-standin"));
         cmd.arg("--listen").arg(socket.to_string()).args(["--api-key", API_KEY, "--secret-key", secret]);
+        cmd.arg("--blackhole-listen").arg(blackhole.to_string());
         if !extra.iter().any(|arg| arg.starts_with("--sample-cloud")) {
             let cloud_file = work_dir.join("cloud.json");
             std::fs::write(&cloud_file, serde_json::to_vec_pretty(cloud).unwrap()).expect("lab: write cloud.json");
@@ -63,7 +86,7 @@ impl Standin {
         let mut daemon = Daemon::spawn("cloudstack-standin", cmd);
         daemon.expect_output("listening on", Duration::from_secs(10));
         let tls = tls.map(StandinCert::client_config);
-        Standin { netns: netns.name().to_string(), addr: socket, secret: secret.to_string(), daemon, tls }
+        Standin { netns: netns.name().to_string(), addr: socket, blackhole, secret: secret.to_string(), daemon, tls }
     }
 
     /// The stand-in's process id.
@@ -82,6 +105,14 @@ impl Standin {
         self.tls.is_some()
     }
 
+    /// The same API through the blackhole port: what the hook is given with `LabSpec::api_via_blackhole_port`,
+    /// so that `blackhole_connect` cuts it off.
+    pub fn blackhole_api_url(&self) -> String {
+        // The blackhole port forwards bytes as they are: TLS goes through, to the same certificate.
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}/client/api", self.blackhole)
+    }
+
     /// The secret key the stand-in verifies signatures with.
     pub fn secret_key(&self) -> &str {
         &self.secret
@@ -97,7 +128,8 @@ impl Standin {
         self.control("POST", "/control/vms", Some(&vm));
     }
 
-    /// Removes one VM (`DELETE /control/vms/<id>`).
+    /// Expunges one VM (`DELETE /control/vms/<id>`): gone from every listing, while `id=<it>` answers an empty
+    /// list rather than 431, as CloudStack keeps an expunged VM's row.
     pub fn remove_vm(&self, id: &str) {
         self.control("DELETE", &format!("/control/vms/{id}"), None);
     }
@@ -114,9 +146,71 @@ impl Standin {
             .unwrap_or_else(|e| panic!("lab: stand-in /control/requests is not JSON ({e}): {}", answer.body))
     }
 
-    /// Makes the API misbehave, e.g. `{"mode":"status","code":503}`; `{"mode":"none"}` heals it.
+    /// The API requests counted by kind (`GET /control/requests/count`).
+    pub fn request_counts(&self) -> RequestCounts {
+        let answer = self.control("GET", "/control/requests/count", None);
+        serde_json::from_str(&answer.body)
+            .unwrap_or_else(|e| panic!("lab: stand-in /control/requests/count is not counts ({e}): {}", answer.body))
+    }
+
+    /// Forgets the requests seen and zeroes their counts (`DELETE /control/requests`).
+    pub fn clear_requests(&self) {
+        self.control("DELETE", "/control/requests", None);
+    }
+
+    /// Makes the API misbehave, e.g. `{"mode":"status","code":503}`; `{"mode":"none"}` heals it. Every fault
+    /// below stays armed until changed (add `"times": N` here to limit one to N requests).
     pub fn set_fault(&self, fault: Value) {
         self.control("PUT", "/control/fault", Some(&fault));
+    }
+
+    /// Heals every fault (`{"mode":"none"}`); answers held by `accept_and_hang` go out, the blackhole port opens.
+    pub fn clear_fault(&self) {
+        self.set_fault(json!({ "mode": "none" }));
+    }
+
+    /// When page `page` of the listing without `projectid` is asked for, VM `vm_id` is expunged first: the VMs
+    /// after it move up one place, and the one that would have opened page `page` falls between the pages.
+    pub fn expunge_while_paging(&self, vm_id: &str, page: u32) {
+        self.set_fault(json!({ "mode": "expunge-while-paging", "page": page, "id": vm_id }));
+    }
+
+    /// Page `page` of the listing without `projectid` comes back without its first VM, which `count` still
+    /// includes; the VM stays in the cloud, so once the fault is cleared the next sync sees it again.
+    pub fn short_page(&self, page: u32) {
+        self.set_fault(json!({ "mode": "short-page", "page": page }));
+    }
+
+    /// When page `page` of the listing without `projectid` is asked for, `vm` (a cloud-file VM object) is created
+    /// with the highest id: `count` is one more from that page on, and `vm` comes last.
+    pub fn count_change(&self, page: u32, vm: Value) {
+        self.set_fault(json!({ "mode": "count-change", "page": page, "vm": vm }));
+    }
+
+    /// When page `page` (2 or more) of the listing without `projectid` is asked for, `vm` comes into view before
+    /// every other VM: the page repeats the last VM of the page before, `count` grows by one, and this listing
+    /// never shows `vm` (the next one does).
+    pub fn duplicate_across_pages(&self, page: u32, vm: Value) {
+        self.set_fault(json!({ "mode": "duplicate-across-pages", "page": page, "vm": vm }));
+    }
+
+    /// The blackhole port stops answering: connects to it time out (SYN dropped, no RST) and connections already
+    /// made through it go silent; the main port and the control endpoints keep answering. `clear_fault` repairs.
+    pub fn blackhole_connect(&self) {
+        self.set_fault(json!({ "mode": "blackhole-connect" }));
+    }
+
+    /// Every API request is taken and gets not a byte back until `clear_fault` (or another fault) is set; then
+    /// each is answered as it would have been when it arrived.
+    pub fn accept_and_hang(&self) {
+        self.set_fault(json!({ "mode": "accept-and-hang" }));
+    }
+
+    /// How many requests `accept_and_hang` holds now (`GET /control/held`).
+    pub fn held_requests(&self) -> u64 {
+        let answer = self.control("GET", "/control/held", None);
+        let held: Value = serde_json::from_str(&answer.body).unwrap_or_default();
+        held["held"].as_u64().unwrap_or_else(|| panic!("lab: stand-in /control/held answered {}", answer.body))
     }
 
     /// Everything the stand-in printed so far.

@@ -6,6 +6,7 @@
 
 use crate::api_error::ApiError;
 use crate::list_vms::{self, ListRequest};
+use crate::listing_fault;
 use crate::signature::{self, Params, Refusal};
 use crate::state::Standin;
 
@@ -25,6 +26,8 @@ pub struct ApiOutcome {
     pub status: u16,
     /// JSON body of the answer.
     pub body: String,
+    /// The listing fault that moved the answer, when one did.
+    pub fault: Option<&'static str>,
 }
 
 /// Request parameters from the query string and a form body, decoded; the first value of a repeated name wins,
@@ -48,6 +51,7 @@ impl ApiOutcome {
             refusal,
             status: error.code,
             body: error.body(command),
+            fault: None,
         }
     }
 }
@@ -73,8 +77,13 @@ pub fn handle(standin: &Standin, params: &Params, now_unix: i64) -> ApiOutcome {
         Ok(request) => request,
         Err(error) => return ApiOutcome::error(Some(command), true, None, error),
     };
-    let body = list_vms::answer(&standin.cloud.read(), &request);
-    ApiOutcome { command: Some(command.to_string()), verified: true, refusal: None, status: 200, body }
+    let (answer, fault) = listing_fault::answer(standin, &request);
+    match answer {
+        Ok(body) => {
+            ApiOutcome { command: Some(command.to_string()), verified: true, refusal: None, status: 200, body, fault }
+        }
+        Err(error) => ApiOutcome { fault, ..ApiOutcome::error(Some(command), true, None, error) },
+    }
 }
 
 #[cfg(test)]

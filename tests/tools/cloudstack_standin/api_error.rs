@@ -34,6 +34,16 @@ impl ApiError {
         ApiError { code: 431, cs_code: CS_INVALID_PARAMETER, text: text.into() }
     }
 
+    /// 431 for a VM id no VM ever had. CloudStack raises it while turning the UUID into an internal id, as a
+    /// `ServerApiException`, hence the generic `cserrorcode`.
+    pub fn unknown_id(parameter: &str, value: &str) -> ApiError {
+        ApiError {
+            code: 431,
+            cs_code: CS_GENERIC,
+            text: format!("invalid value for parameter {parameter}: no entity has the id '{value}'"),
+        }
+    }
+
     /// 432: the command does not exist (or this caller may not run it).
     pub fn unknown_command(command: &str) -> ApiError {
         ApiError {

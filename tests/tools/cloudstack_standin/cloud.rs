@@ -16,11 +16,26 @@ use crate::sample_cloud::SampleNic;
 /// Text that is usually a constant shared by many sample VMs (`"Running"`, `"z1"`) and owned only when it differs.
 pub type Text = Cow<'static, str>;
 
-/// All VMs, in the order they were added; answers keep that order, as CloudStack's listing is stable by id.
+/// All VMs, in the order they were added; answers keep that order, as CloudStack lists by ascending internal id.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cloud {
-    /// The VMs.
+    /// The VMs that still exist (any state, Destroyed included).
     pub vms: Vec<Vm>,
+    /// Ids of expunged VMs. CloudStack keeps an expunged VM's row with `removed` set: listings skip it, but its id
+    /// is still known, so `listVirtualMachines id=<it>` answers an empty list where an id never seen is a 431.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expunged: Vec<String>,
+}
+
+/// What the cloud knows of a VM id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Known {
+    /// A VM with this id exists.
+    Live,
+    /// The VM was expunged; its row remains.
+    Expunged,
+    /// No VM ever had this id.
+    Never,
 }
 
 /// One virtual machine.
@@ -111,13 +126,14 @@ impl Vm {
 }
 
 impl Cloud {
-    /// Reads a cloud file; refuses malformed JSON and duplicate VM ids (CloudStack ids are unique).
+    /// Reads a cloud file; refuses malformed JSON and duplicate VM ids, expunged ones included (CloudStack ids are
+    /// unique).
     pub fn from_json(text: &str) -> Result<Cloud, String> {
         let cloud: Cloud = serde_json::from_str(text).map_err(|e| format!("not a cloud: {e}"))?;
-        let mut seen = HashSet::with_capacity(cloud.vms.len());
-        for vm in &cloud.vms {
-            if !seen.insert(vm.id.as_ref()) {
-                return Err(format!("VM id '{}' appears twice", vm.id));
+        let mut seen = HashSet::with_capacity(cloud.vms.len() + cloud.expunged.len());
+        for id in cloud.vms.iter().map(|vm| vm.id.as_ref()).chain(cloud.expunged.iter().map(String::as_str)) {
+            if !seen.insert(id) {
+                return Err(format!("VM id '{id}' appears twice"));
             }
         }
         Ok(cloud)
@@ -128,21 +144,48 @@ impl Cloud {
         serde_json::to_string(self).expect("a cloud always serializes")
     }
 
-    /// Appends a VM; refuses an id already present so removal by id stays unambiguous.
-    pub fn add(&mut self, vm: Vm) -> Result<(), String> {
-        if self.vms.iter().any(|known| known.id == vm.id) {
-            return Err(format!("VM id '{}' already exists", vm.id));
+    /// What the cloud knows of `id`.
+    pub fn knows(&self, id: &str) -> Known {
+        if self.vms.iter().any(|vm| vm.id == id) {
+            Known::Live
+        } else if self.expunged.iter().any(|gone| gone == id) {
+            Known::Expunged
+        } else {
+            Known::Never
         }
+    }
+
+    /// Appends a VM, as the newest (highest internal id); refuses an id that exists so removal by id stays
+    /// unambiguous. An expunged id may come back (CloudStack never reuses one; tests may want to).
+    pub fn add(&mut self, vm: Vm) -> Result<(), String> {
+        self.make_room(&vm)?;
         self.vms.push(vm);
         Ok(())
     }
 
-    /// Removes the VM with this id; `false` if there is none.
-    pub fn remove(&mut self, id: &str) -> bool {
+    /// Puts a VM before every other one: what a listing sees when a VM it did not show before turns up at a lower
+    /// internal id than the VMs it already paged past.
+    pub fn add_first(&mut self, vm: Vm) -> Result<(), String> {
+        self.make_room(&vm)?;
+        self.vms.insert(0, vm);
+        Ok(())
+    }
+
+    fn make_room(&mut self, vm: &Vm) -> Result<(), String> {
+        if self.vms.iter().any(|known| known.id == vm.id) {
+            return Err(format!("VM id '{}' already exists", vm.id));
+        }
+        self.expunged.retain(|gone| *gone != vm.id);
+        Ok(())
+    }
+
+    /// Expunges the VM with this id: gone from every listing, its id remembered; `false` if no VM has it.
+    pub fn expunge(&mut self, id: &str) -> bool {
         match self.vms.iter().position(|vm| vm.id == id) {
             Some(at) => {
                 // `remove`, not `swap_remove`: answers must keep insertion order.
-                self.vms.remove(at);
+                let vm = self.vms.remove(at);
+                self.expunged.push(vm.id.into_owned());
                 true
             }
             None => false,
@@ -206,17 +249,43 @@ mod tests {
     }
 
     #[test]
-    fn vms_are_added_removed_and_change_state_by_id() {
+    fn vms_are_added_expunged_and_change_state_by_id() {
         let mut cloud = Cloud::from_json(&odd_cloud()).unwrap();
         let extra: Vm = serde_json::from_value(json!({"id": "vm-c", "name": "c", "zoneid": "z1"})).unwrap();
         cloud.add(extra.clone()).unwrap();
         assert!(cloud.add(extra).is_err());
         assert!(cloud.set_state("vm-c", "Destroyed"));
         assert_eq!(cloud.vms[2].state, "Destroyed");
-        assert!(cloud.remove("vm-a"));
-        assert!(!cloud.remove("vm-a"));
+        assert!(cloud.expunge("vm-a"));
+        assert!(!cloud.expunge("vm-a"));
         assert!(!cloud.set_state("nope", "Running"));
         let ids: Vec<&str> = cloud.vms.iter().map(|vm| vm.id.as_ref()).collect();
         assert_eq!(ids, ["vm-b", "vm-c"]);
+    }
+
+    #[test]
+    fn an_expunged_vm_is_remembered_by_id_like_cloudstacks_removed_row() {
+        let mut cloud = Cloud::from_json(&odd_cloud()).unwrap();
+        assert!(cloud.expunge("vm-a"));
+        assert_eq!(cloud.knows("vm-a"), Known::Expunged);
+        assert_eq!(cloud.knows("vm-b"), Known::Live);
+        assert_eq!(cloud.knows("vm-z"), Known::Never);
+        let file: Value = serde_json::from_str(&cloud.to_json()).unwrap();
+        assert_eq!(file["expunged"], json!(["vm-a"]));
+        assert_eq!(Cloud::from_json(&cloud.to_json()).unwrap(), cloud, "the cloud file keeps expunged ids");
+        let clash = json!({"vms": [{"id": "x", "name": "a", "zoneid": "z"}], "expunged": ["x"]});
+        assert!(Cloud::from_json(&clash.to_string()).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn a_vm_added_first_comes_before_all_others_and_an_expunged_id_may_return() {
+        let mut cloud = Cloud::from_json(&odd_cloud()).unwrap();
+        cloud.expunge("vm-b");
+        let back: Vm = serde_json::from_value(json!({"id": "vm-b", "name": "b2", "zoneid": "z1"})).unwrap();
+        cloud.add_first(back).unwrap();
+        let ids: Vec<&str> = cloud.vms.iter().map(|vm| vm.id.as_ref()).collect();
+        assert_eq!(ids, ["vm-b", "vm-a"]);
+        assert_eq!(cloud.knows("vm-b"), Known::Live);
+        assert!(cloud.expunged.is_empty());
     }
 }

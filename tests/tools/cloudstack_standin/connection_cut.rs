@@ -1,5 +1,6 @@
-//! Socket calls tiny_http has no API for: closing one client connection mid-request, and turning
-//! Nagle's algorithm off for every connection (accepted sockets inherit it from the listener).
+//! Socket calls neither tiny_http nor std has an API for: closing one client connection mid-request, turning
+//! Nagle's algorithm off for every connection (accepted sockets inherit it from the listener), and sizing and
+//! reading a listener's accept queue (the blackhole fault fills it).
 //!
 //! The `refuse` and `truncate` faults must leave the client with a connection that ends without a (complete)
 //! answer. tiny_http keeps each connection's socket to itself, so the socket is found the way `ss -p` would find
@@ -26,6 +27,36 @@ pub fn no_delay(listener: &std::net::TcpListener) -> std::io::Result<()> {
         )
     };
     if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+/// Sets how many connections `listener`'s accept queue holds beyond the first (listen(2) on a socket that already
+/// listens only changes that).
+pub fn set_backlog(listener: &std::net::TcpListener, backlog: libc::c_int) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is the listener's own and open; listen(2) touches no memory of ours.
+    let rc = unsafe { libc::listen(listener.as_raw_fd(), backlog) };
+    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+/// The connections waiting in `listener`'s accept queue and the most it holds before the kernel drops SYNs:
+/// TCP_INFO on a listening socket reports them as `tcpi_unacked` and `tcpi_sacked`.
+pub fn accept_queue(listener: &std::net::TcpListener) -> std::io::Result<(u32, u32)> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: tcp_info is plain old data; all-zero bytes are a valid value.
+    let mut info: libc::tcp_info = unsafe { mem::zeroed() };
+    let mut length = mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: the descriptor is the listener's own and open; the kernel writes at most `length` bytes into `info`,
+    // a live local of that size.
+    let rc = unsafe {
+        libc::getsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut length,
+        )
+    };
+    if rc == 0 { Ok((info.tcpi_unacked, info.tcpi_sacked)) } else { Err(std::io::Error::last_os_error()) }
 }
 
 /// Shuts down the server-side socket connected to `peer` on `local_port`; `false` if none was found.

@@ -10,15 +10,19 @@
 //! | DELETE | /control/vms/{id}           |                              | `{"ok":true}` (404 unknown) |
 //! | POST   | /control/vms/{id}/state     | `{"state":"Destroyed"}`      | `{"ok":true}` (404 unknown) |
 //! | GET    | /control/requests           |                              | list of requests seen       |
-//! | DELETE | /control/requests           |                              | `{"ok":true}`               |
+//! | GET    | /control/requests/count     |                              | counts by kind (`request_log.rs`) |
+//! | DELETE | /control/requests           |                              | `{"ok":true}` (counts too)  |
 //! | GET    | /control/fault              |                              | the armed fault             |
-//! | PUT    | /control/fault              | `{"mode":…}` (+ `"times":N`) | `{"ok":true}`               |
+//! | PUT    | /control/fault              | `{"mode":…}` (+ `"times":N`) | `{"ok":true}` (409: no blackhole) |
+//! | GET    | /control/held               |                              | `{"held":N}` (`accept-and-hang`) |
+//!
+//! `DELETE /control/vms/{id}` expunges: the VM leaves every listing, its id stays known (see `cloud.rs`).
 
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::cloud::{Cloud, Vm};
-use crate::fault::FaultSetting;
+use crate::fault::{Fault, FaultSetting};
 use crate::state::Standin;
 
 /// The path prefix of every control endpoint.
@@ -81,7 +85,7 @@ pub fn answer(standin: &Standin, method: &str, path: &str, body: &str) -> Contro
             Err(error) => failure(400, format!("not a VM: {error}")),
         },
         ("DELETE", ["vms", id]) => match percent_decode(id) {
-            Some(id) if standin.cloud.write().remove(&id) => ok(),
+            Some(id) if standin.cloud.write().expunge(&id) => ok(),
             Some(id) => failure(404, format!("no VM with id '{id}'")),
             None => failure(400, "malformed VM id in path"),
         },
@@ -97,23 +101,47 @@ pub fn answer(standin: &Standin, method: &str, path: &str, body: &str) -> Contro
             }
         }
         ("GET", ["requests"]) => (200, standin.requests.to_json()),
+        ("GET", ["requests", "count"]) => {
+            (200, serde_json::to_string(&standin.requests.counts()).expect("counts serialize"))
+        }
         ("DELETE", ["requests"]) => {
             standin.requests.clear();
             ok()
         }
         ("GET", ["fault"]) => (200, standin.faults.to_json()),
         ("PUT", ["fault"]) => match FaultSetting::from_json(body) {
-            Ok(setting) => {
-                standin.faults.set(setting);
-                ok()
-            }
+            Ok(setting) => arm(standin, setting),
             Err(error) => failure(400, error),
         },
-        (_, ["cloud" | "requests" | "fault"]) | (_, ["vms"]) | (_, ["vms", _]) | (_, ["vms", _, "state"]) => {
-            failure(405, format!("{method} is not allowed on {path}"))
-        }
+        ("GET", ["held"]) => (200, json!({"held": standin.held.count()}).to_string()),
+        (_, ["cloud" | "requests" | "fault" | "held"])
+        | (_, ["requests", "count"])
+        | (_, ["vms"])
+        | (_, ["vms", _])
+        | (_, ["vms", _, "state"]) => failure(405, format!("{method} is not allowed on {path}")),
         _ => failure(404, format!("no control endpoint {path}")),
     }
+}
+
+/// Arms a fault and does what arming it means beyond the board: opens or closes the blackhole address, and sends
+/// the answers `accept-and-hang` held once another mode is armed.
+fn arm(standin: &Standin, setting: FaultSetting) -> ControlAnswer {
+    let black = setting.fault == Fault::BlackholeConnect;
+    if black && standin.blackhole.is_none() {
+        return failure(409, "blackhole-connect needs a stand-in started with --blackhole-listen");
+    }
+    let holds = setting.fault == Fault::AcceptAndHang;
+    standin.faults.set(setting);
+    if !holds {
+        standin.held.release();
+    }
+    if let Some(blackhole) = &standin.blackhole {
+        let gate = if black { blackhole.close() } else { blackhole.open() };
+        if let Err(error) = gate {
+            return failure(500, format!("the blackhole address did not follow: {error}"));
+        }
+    }
+    ok()
 }
 
 #[cfg(test)]
@@ -150,6 +178,8 @@ mod tests {
         assert_eq!(call(&standin, "DELETE", "/control/vms/vm%2F1", "").0, 200);
         assert_eq!(call(&standin, "DELETE", "/control/vms/vm%2F1", "").0, 404);
         assert!(standin.cloud.read().vms.is_empty());
+        let (_, cloud) = call(&standin, "GET", "/control/cloud", "");
+        assert_eq!(cloud["expunged"], json!(["vm/1"]), "the expunged VM's id is kept, as CloudStack keeps its row");
     }
 
     #[test]
@@ -170,6 +200,28 @@ mod tests {
         assert_eq!(call(&standin, "PUT", "/control/fault", r#"{"mode":"status","code":503}"#).0, 200);
         assert_eq!(call(&standin, "GET", "/control/fault", "").1, json!({"mode": "status", "code": 503}));
         assert_eq!(call(&standin, "PUT", "/control/fault", r#"{"mode":"melt"}"#).0, 400);
+    }
+
+    #[test]
+    fn a_blackhole_needs_the_address_it_acts_on() {
+        let standin = standin();
+        let (status, answer) = call(&standin, "PUT", "/control/fault", r#"{"mode":"blackhole-connect"}"#);
+        assert_eq!(status, 409, "{answer}");
+        assert!(answer["error"].as_str().unwrap().contains("--blackhole-listen"));
+        assert_eq!(call(&standin, "GET", "/control/fault", "").1, json!({"mode": "none"}), "nothing was armed");
+    }
+
+    #[test]
+    fn request_counts_and_held_answers_are_shown() {
+        let standin = standin();
+        let (status, counts) = call(&standin, "GET", "/control/requests/count", "");
+        assert_eq!(status, 200);
+        assert_eq!(
+            counts,
+            json!({"listing-pages": 0, "listings-begun": 0, "lookups": 0, "looked-up-ids": 0, "other": 0})
+        );
+        assert_eq!(call(&standin, "GET", "/control/held", ""), (200, json!({"held": 0})));
+        assert_eq!(call(&standin, "DELETE", "/control/requests/count", "").0, 405);
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Injected faults: how the stand-in misbehaves on API requests when a test asks it to.
 //!
-//! Faults never touch `/control/`: a test must always be able to repair the stand-in it broke.
+//! Faults never touch `/control/`: a test must always be able to repair the stand-in it broke. Faults that move the
+//! listing while a client pages through it live in `listing_fault.rs`.
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+
+use crate::listing_fault::{CountChange, DuplicateAcrossPages, ExpungeWhilePaging, ListingMove, ShortPage};
 
 /// One way of misbehaving, set with `PUT /control/fault`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +37,21 @@ pub enum Fault {
         /// HTTP status and `errorcode` to fail with.
         code: u16,
     },
+    /// Take the request and send nothing back, not even a status line, until `PUT /control/fault` arms another
+    /// mode; then answer it as it would have been answered when it arrived. `times` counts the requests held.
+    AcceptAndHang,
+    /// The `--blackhole-listen` address turns into a black hole: connects to it are never answered (SYNs dropped,
+    /// no RST) and connections already made through it go silent, until another mode is armed. The main address,
+    /// and with it `/control/`, keeps answering.
+    BlackholeConnect,
+    /// A VM is expunged as a page is asked for (see `listing_fault.rs`, like the three below).
+    ExpungeWhilePaging(ExpungeWhilePaging),
+    /// A page comes back one VM short.
+    ShortPage(ShortPage),
+    /// A VM is created as a page is asked for: `count` changes.
+    CountChange(CountChange),
+    /// A VM comes into view below the OFFSET as a page is asked for: the page repeats a VM.
+    DuplicateAcrossPages(DuplicateAcrossPages),
 }
 
 impl Fault {
@@ -47,6 +65,23 @@ impl Fault {
             Fault::Truncate => "truncate",
             Fault::Garbage => "garbage",
             Fault::FailPage { .. } => "fail-page",
+            Fault::AcceptAndHang => "accept-and-hang",
+            Fault::BlackholeConnect => "blackhole-connect",
+            Fault::ExpungeWhilePaging(_) => "expunge-while-paging",
+            Fault::ShortPage(_) => "short-page",
+            Fault::CountChange(_) => "count-change",
+            Fault::DuplicateAcrossPages(_) => "duplicate-across-pages",
+        }
+    }
+
+    /// The listing fault this is, if it is one.
+    pub fn listing(&self) -> Option<&dyn ListingMove> {
+        match self {
+            Fault::ExpungeWhilePaging(fault) => Some(fault),
+            Fault::ShortPage(fault) => Some(fault),
+            Fault::CountChange(fault) => Some(fault),
+            Fault::DuplicateAcrossPages(fault) => Some(fault),
+            _ => None,
         }
     }
 }
@@ -66,16 +101,22 @@ impl FaultSetting {
     /// Reads and sanity-checks a setting; `Err` says what is wrong with it.
     pub fn from_json(text: &str) -> Result<FaultSetting, String> {
         let setting: FaultSetting = serde_json::from_str(text).map_err(|e| format!("not a fault: {e}"))?;
-        match setting.fault {
-            Fault::Status { code } | Fault::FailPage { code, .. } if !(100..=599).contains(&code) => {
+        match &setting.fault {
+            Fault::Status { code } | Fault::FailPage { code, .. } if !(100..=599).contains(code) => {
                 Err(format!("code {code} is not an HTTP status"))
             }
-            Fault::Hang { seconds } if !(0.0..=3600.0).contains(&seconds) => {
+            Fault::Hang { seconds } if !(0.0..=3600.0).contains(seconds) => {
                 Err(format!("hang seconds must be within 0..=3600, not {seconds}"))
             }
-            _ if setting.times == Some(0) => Err("times must be at least 1".into()),
-            _ => Ok(setting),
+            Fault::BlackholeConnect if setting.times.is_some() => {
+                Err("blackhole-connect counts no requests: it lasts until another mode is armed, so no times".into())
+            }
+            fault => fault.listing().map_or(Ok(()), crate::listing_fault::check),
+        }?;
+        if setting.times == Some(0) {
+            return Err("times must be at least 1".into());
         }
+        Ok(setting)
     }
 }
 
@@ -134,6 +175,8 @@ mod tests {
             (r#"{"mode":"truncate"}"#, Fault::Truncate),
             (r#"{"mode":"garbage"}"#, Fault::Garbage),
             (r#"{"mode":"fail-page","page":2,"code":530}"#, Fault::FailPage { page: 2, code: 530 }),
+            (r#"{"mode":"accept-and-hang"}"#, Fault::AcceptAndHang),
+            (r#"{"mode":"blackhole-connect"}"#, Fault::BlackholeConnect),
         ] {
             assert_eq!(FaultSetting::from_json(text).unwrap().fault, fault, "{text}");
         }
@@ -147,10 +190,21 @@ mod tests {
             r#"{"mode":"status","code":42}"#,
             r#"{"mode":"hang","seconds":-1}"#,
             r#"{"mode":"refuse","times":0}"#,
+            r#"{"mode":"blackhole-connect","times":1}"#,
             r#"[]"#,
         ] {
             assert!(FaultSetting::from_json(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn held_and_listing_modes_are_shown_as_armed() {
+        let board = FaultBoard::default();
+        board.set(FaultSetting::from_json(r#"{"mode":"accept-and-hang","times":2}"#).unwrap());
+        assert_eq!(board.to_json(), r#"{"mode":"accept-and-hang","times":2}"#);
+        let listing = r#"{"mode":"short-page","page":2,"id":"vm-4"}"#;
+        board.set(FaultSetting::from_json(listing).unwrap());
+        assert_eq!(board.to_json(), listing);
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! - Without `projectid` project VMs are left out; `projectid=-1` lists only project VMs; so a complete inventory
 //!   takes two passes.
 //! - An empty page is `{"listvirtualmachinesresponse": {}}`: no `count`, no list.
+//! - VMs come in ascending internal id order (the stand-in's order of addition); `count` is every matching VM.
+//! - `id` / `ids` name VMs instead of listing them (see `lookup.rs`).
 //!
 //! Stricter than CloudStack on purpose: `page < 1`, `pagesize < 1` and `pagesize=-1` are refused rather than
 //! quietly reinterpreted, so a client that relies on those corners is caught.
@@ -14,6 +16,7 @@ use serde::Serialize;
 
 use crate::api_error::ApiError;
 use crate::cloud::{ApiVm, Cloud, Vm};
+use crate::lookup::Lookup;
 use crate::signature::Params;
 
 /// The command name as clients send it.
@@ -43,8 +46,10 @@ pub struct ListRequest {
     pub zone: Option<String>,
     /// `state` filter, compared case-insensitively.
     pub state: Option<String>,
-    /// `id` filter.
-    pub id: Option<String>,
+    /// `id` / `ids`.
+    pub lookup: Lookup,
+    /// The `page` parameter as sent (listing faults wait for a page number).
+    pub page: Option<i64>,
 }
 
 /// Reads a 32-bit integer parameter as CloudStack's `Integer` parameters are read.
@@ -98,19 +103,32 @@ impl ListRequest {
             projects,
             zone: params.get("zoneid").cloned(),
             state: params.get("state").cloned(),
-            id: params.get("id").cloned(),
+            lookup: Lookup::from_params(params)?,
+            page,
         })
+    }
+
+    /// Whether this is one page of a full listing (no `id`/`ids`) of the pass `projectid` names (`None`: the pass
+    /// without `projectid`), with page number `page`.
+    pub fn is_listing_page(&self, page: i64, projectid: Option<&str>) -> bool {
+        let pass = match &self.projects {
+            ProjectScope::OutsideProjects => None,
+            ProjectScope::AnyProject => Some("-1"),
+            ProjectScope::Project(id) => Some(id.as_str()),
+        };
+        !self.lookup.is_targeted() && self.page == Some(page) && pass == projectid
     }
 
     fn matches(&self, vm: &Vm) -> bool {
         let project_ok = match (&self.projects, vm.projectid.as_deref()) {
+            (ProjectScope::OutsideProjects, _) if self.lookup.lifts_project_rule() => true,
             (ProjectScope::OutsideProjects, owner) => owner.is_none(),
             (ProjectScope::AnyProject, owner) => owner.is_some(),
             (ProjectScope::Project(wanted), owner) => owner == Some(wanted.as_str()),
         };
         project_ok
             && self.zone.as_deref().is_none_or(|zone| zone == vm.zoneid)
-            && self.id.as_deref().is_none_or(|id| id == vm.id)
+            && self.lookup.matches(vm)
             && self.state.as_deref().is_none_or(|state| state.eq_ignore_ascii_case(&vm.state))
     }
 }
@@ -126,18 +144,41 @@ struct Envelope<T> {
     listvirtualmachinesresponse: T,
 }
 
-/// The JSON answer for a validated request.
-pub fn answer(cloud: &Cloud, request: &ListRequest) -> String {
+/// What one answer holds before it is written out: the total and the page's VMs.
+#[derive(Debug)]
+pub struct Selection<'c> {
+    /// Every VM the request matches (CloudStack's `count`).
+    pub count: usize,
+    /// The VMs of the requested page, in order.
+    pub vms: Vec<&'c Vm>,
+}
+
+/// The VMs a validated request gets from `cloud`; `Err` is the 431 for an id no VM ever had.
+pub fn select<'c>(cloud: &'c Cloud, request: &ListRequest) -> Result<Selection<'c>, ApiError> {
+    request.lookup.check(cloud)?;
     let matching: Vec<&Vm> = cloud.vms.iter().filter(|vm| request.matches(vm)).collect();
-    let page: Vec<ApiVm<'_>> =
-        matching.iter().skip(request.first).take(request.page_size).map(|vm| vm.api_view()).collect();
-    if page.is_empty() {
-        // CloudStack drops both `count` and the list when the page is empty, even if earlier pages had VMs.
-        return serde_json::to_string(&Envelope { listvirtualmachinesresponse: serde_json::Map::new() })
-            .expect("serializes");
+    let count = matching.len();
+    let vms = matching.into_iter().skip(request.first).take(request.page_size).collect();
+    Ok(Selection { count, vms })
+}
+
+impl Selection<'_> {
+    /// The JSON answer.
+    pub fn to_json(&self) -> String {
+        if self.vms.is_empty() {
+            // CloudStack drops both `count` and the list when the page is empty, even if earlier pages had VMs.
+            return serde_json::to_string(&Envelope { listvirtualmachinesresponse: serde_json::Map::new() })
+                .expect("serializes");
+        }
+        let page = self.vms.iter().map(|vm| vm.api_view()).collect();
+        let envelope = Envelope { listvirtualmachinesresponse: Page { count: self.count, virtualmachine: page } };
+        serde_json::to_string(&envelope).expect("an answer always serializes")
     }
-    let envelope = Envelope { listvirtualmachinesresponse: Page { count: matching.len(), virtualmachine: page } };
-    serde_json::to_string(&envelope).expect("an answer always serializes")
+}
+
+/// The JSON answer for a validated request.
+pub fn answer(cloud: &Cloud, request: &ListRequest) -> Result<String, ApiError> {
+    select(cloud, request).map(|selection| selection.to_json())
 }
 
 #[cfg(test)]
@@ -152,7 +193,7 @@ mod tests {
 
     fn list(cloud: &Cloud, pairs: &[(&str, &str)]) -> Result<Value, ApiError> {
         let request = ListRequest::from_params(&params(pairs), 500)?;
-        Ok(serde_json::from_str(&answer(cloud, &request)).unwrap())
+        Ok(serde_json::from_str(&answer(cloud, &request)?).unwrap())
     }
 
     fn names(answer: &Value) -> Vec<String> {
@@ -225,7 +266,7 @@ mod tests {
             ListRequest::from_params(&params(&[("page", "1"), ("pagesize", "101")]), 100).unwrap_err().code,
             431
         );
-        let answer: Value = serde_json::from_str(&super::answer(&cloud, &request)).unwrap();
+        let answer: Value = serde_json::from_str(&super::answer(&cloud, &request).unwrap()).unwrap();
         assert_eq!(names(&answer).len(), 100);
     }
 
@@ -261,5 +302,56 @@ mod tests {
         assert_eq!(names(&list(&cloud, &[("state", "stopped")]).unwrap()), ["b", "c"]);
         assert_eq!(names(&list(&cloud, &[("zoneid", "z1"), ("state", "STOPPED")]).unwrap()), ["c"]);
         assert_eq!(names(&list(&cloud, &[("id", "b"), ("details", "nics")]).unwrap()), ["b"]);
+    }
+
+    const RUNNING: &str = "1a1a1a1a-1111-4111-8111-11111111111b";
+    const DESTROYED: &str = "22222222-2222-4222-8222-222222222222";
+    const EXPUNGED: &str = "33333333-3333-4333-8333-333333333333";
+    const IN_PROJECT: &str = "44444444-4444-4444-8444-444444444444";
+    const NEVER: &str = "55555555-5555-4555-8555-555555555555";
+
+    fn lookup_cloud() -> Cloud {
+        let mut cloud = Cloud::from_json(
+            &json!({"vms": [
+                {"id": RUNNING, "name": "running", "zoneid": "z1"},
+                {"id": DESTROYED, "name": "destroyed", "zoneid": "z1", "state": "Destroyed"},
+                {"id": EXPUNGED, "name": "expunged", "zoneid": "z1"},
+                {"id": IN_PROJECT, "name": "in-project", "zoneid": "z1", "projectid": "proj-1"}
+            ]})
+            .to_string(),
+        )
+        .unwrap();
+        assert!(cloud.expunge(EXPUNGED));
+        cloud
+    }
+
+    #[test]
+    fn a_lookup_by_id_finds_running_and_destroyed_vms_nothing_for_expunged_and_431_for_unknown() {
+        let cloud = lookup_cloud();
+        let running = list(&cloud, &[("id", RUNNING)]).unwrap();
+        assert_eq!(names(&running), ["running"]);
+        assert_eq!(running["listvirtualmachinesresponse"]["count"], 1);
+        let destroyed = list(&cloud, &[("id", DESTROYED)]).unwrap();
+        assert_eq!(destroyed["listvirtualmachinesresponse"]["virtualmachine"][0]["state"], "Destroyed");
+        assert_eq!(list(&cloud, &[("id", EXPUNGED)]).unwrap(), json!({"listvirtualmachinesresponse": {}}));
+        let unknown = list(&cloud, &[("id", NEVER)]).unwrap_err();
+        assert_eq!((unknown.code, unknown.cs_code), (431, 9999));
+    }
+
+    #[test]
+    fn id_finds_a_project_vm_without_projectid_but_ids_does_not() {
+        let cloud = lookup_cloud();
+        assert_eq!(names(&list(&cloud, &[("id", IN_PROJECT)]).unwrap()), ["in-project"]);
+        let batch = format!("{RUNNING},{IN_PROJECT},{EXPUNGED}");
+        assert_eq!(names(&list(&cloud, &[("ids", &batch)]).unwrap()), ["running"]);
+        let in_projects = list(&cloud, &[("ids", &batch), ("projectid", "-1")]).unwrap();
+        assert_eq!(names(&in_projects), ["in-project"]);
+        let with_unknown = format!("{RUNNING},{NEVER}");
+        assert_eq!(list(&cloud, &[("ids", &with_unknown)]).unwrap_err().code, 431);
+        assert_eq!(
+            list(&cloud, &[("ids", &RUNNING.to_uppercase())]).unwrap(),
+            json!({"listvirtualmachinesresponse": {}}),
+            "an upper-case UUID in ids matches nothing"
+        );
     }
 }

@@ -3,23 +3,28 @@
 //! It answers `listVirtualMachines` at `/client/api` and checks every request the way CloudStack's API server does
 //! (signature, expiry, paging, project rules), so a client that passes here also passes against a real cloud.
 //! Tests shape the cloud, read the requests seen and inject faults through unsigned `/control/` endpoints
-//! (see `control.rs`). The first stdout line is always `listening on <address>`; it runs until killed.
+//! (see `control.rs`). The first stdout line is always `listening on <address>`, followed by
+//! `blackhole on <address>` with `--blackhole-listen`; it runs until killed.
 //!
 //! With `--tls-cert` and `--tls-key` it serves HTTPS, API and control endpoints alike, on the one listener.
 //! TLS is tiny_http's own (`ssl-rustls` feature): tiny_http wraps the very sockets it accepts, so the client's
 //! address stays the request's `remote_addr()` and the `refuse`/`truncate` faults still find and cut the client's
 //! TCP connection (`connection_cut.rs`). A TLS proxy in front of a plain tiny_http would hide both behind its own
 //! connection. The feature brings its own older rustls (0.20); that is test-only, and the hook's client keeps to
-//! the rustls that ureq uses.
+//! the rustls that ureq uses. The blackhole address forwards bytes as they are, TLS included.
 
 mod api;
 mod api_error;
+mod blackhole;
 mod cloud;
 mod connection_cut;
 mod control;
 mod fault;
+mod held;
 mod http;
 mod list_vms;
+mod listing_fault;
+mod lookup;
 mod options;
 mod request_log;
 mod routes;
@@ -44,19 +49,23 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
+use blackhole::Blackhole;
 use cloud::Cloud;
 use options::{CloudSource, Options, TlsFiles, USAGE};
 use signature::Credentials;
 use state::Standin;
 
-/// Threads taking requests off tiny_http's queue. `hang` faults sleep on threads of their own, so these only ever
-/// do short work; several of them keep one slow answer (a big `/control/cloud`) from stalling the rest.
+/// Threads taking requests off tiny_http's queue. `hang` faults sleep on threads of their own and `accept-and-hang`
+/// parks its requests in a list, so these only ever do short work; several of them keep one slow answer (a big
+/// `/control/cloud`) from stalling the rest.
 const WORKERS: usize = 8;
 
 /// A started stand-in.
 pub struct Running {
     /// The address actually bound (the real port when port 0 was asked for).
     pub address: SocketAddr,
+    /// The blackhole address actually bound, when one was asked for.
+    pub blackhole: Option<SocketAddr>,
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -69,9 +78,11 @@ impl Running {
     }
 }
 
-/// Binds `listen` and starts the worker threads serving `cloud`, over HTTPS when `tls` is given.
+/// Binds `listen` (and `blackhole_listen`) and starts the worker threads serving `cloud`, over HTTPS when `tls`
+/// is given.
 pub fn start(
     listen: SocketAddr,
+    blackhole_listen: Option<SocketAddr>,
     credentials: Credentials,
     default_page_size: u32,
     cloud: Cloud,
@@ -83,7 +94,10 @@ pub fn start(
     connection_cut::no_delay(&listener).map_err(|e| format!("cannot set TCP_NODELAY on {listen}: {e}"))?;
     let server = tiny_http::Server::from_listener(listener, tls).map_err(|e| format!("cannot serve on {listen}: {e}"))?;
     let address = server.server_addr().to_ip().ok_or("the server did not report an IP address")?;
-    let standin = Arc::new(Standin::new(credentials, default_page_size, cloud, address.port()));
+    let mut standin = Standin::new(credentials, default_page_size, cloud, address.port());
+    standin.blackhole = blackhole_listen.map(|listen| Blackhole::start(listen, address)).transpose()?;
+    let blackhole = standin.blackhole.as_ref().map(|blackhole| blackhole.address());
+    let standin = Arc::new(standin);
     let server = Arc::new(server);
     let workers = (0..WORKERS)
         .map(|_| {
@@ -97,7 +111,7 @@ pub fn start(
             })
         })
         .collect();
-    Ok(Running { address, workers })
+    Ok(Running { address, blackhole, workers })
 }
 
 fn load_cloud(source: &CloudSource) -> Result<Cloud, String> {
@@ -158,7 +172,8 @@ fn main() -> ExitCode {
         }
     };
     let credentials = Credentials { api_key: options.api_key, secret_key: options.secret_key };
-    let running = match start(options.listen, credentials, options.default_page_size, cloud, tls) {
+    let (listen, blackhole_listen) = (options.listen, options.blackhole_listen);
+    let running = match start(listen, blackhole_listen, credentials, options.default_page_size, cloud, tls) {
         Ok(running) => running,
         Err(error) => {
             eprintln!("cloudstack-standin: {error}");
@@ -167,6 +182,9 @@ fn main() -> ExitCode {
     };
     // Tests wait for this exact line to learn the port; flush so it does not sit in a buffer.
     println!("listening on {}", running.address);
+    if let Some(blackhole) = running.blackhole {
+        println!("blackhole on {blackhole}");
+    }
     let _ = std::io::stdout().flush();
     running.wait();
     ExitCode::SUCCESS

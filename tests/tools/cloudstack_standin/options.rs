@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 /// How to start the program; printed for `--help` and after every command-line error.
 pub const USAGE: &str = "usage: cloudstack-standin --listen ADDR:PORT --api-key K --secret-key S \
-[--cloud FILE.json | --sample-cloud N] [--default-page-size 500] [--tls-cert CERT.pem --tls-key KEY.pem]";
+[--cloud FILE.json | --sample-cloud N] [--default-page-size 500] [--tls-cert CERT.pem --tls-key KEY.pem] \
+[--blackhole-listen ADDR:PORT]";
 
 /// CloudStack's own `default.page.size` when the operator did not change it.
 pub const CLOUDSTACK_DEFAULT_PAGE_SIZE: u32 = 500;
@@ -48,6 +49,8 @@ pub struct Options {
     pub default_page_size: u32,
     /// Serve HTTPS with this certificate; plain HTTP when `None`.
     pub tls: Option<TlsFiles>,
+    /// A second API address that the `blackhole-connect` fault turns into a black hole (`blackhole.rs`).
+    pub blackhole_listen: Option<SocketAddr>,
 }
 
 impl Options {
@@ -60,6 +63,7 @@ impl Options {
         let mut sample = None;
         let mut default_page_size = CLOUDSTACK_DEFAULT_PAGE_SIZE;
         let (mut tls_cert, mut tls_key) = (None, None);
+        let mut blackhole_listen = None;
 
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -74,14 +78,13 @@ impl Options {
                     None => args.next().ok_or_else(|| format!("'{name}' needs a value")),
                 }
             };
+            let address = |text: String| {
+                text.parse::<SocketAddr>()
+                    .map_err(|_| format!("'{name}' must be ADDR:PORT (IPv6 as [ADDR]:PORT), not '{text}'"))
+            };
             match name.as_str() {
-                "--listen" => {
-                    let text = value()?;
-                    let addr = text
-                        .parse::<SocketAddr>()
-                        .map_err(|_| format!("'--listen' must be ADDR:PORT (IPv6 as [ADDR]:PORT), not '{text}'"))?;
-                    listen = Some(addr);
-                }
+                "--listen" => listen = Some(address(value()?)?),
+                "--blackhole-listen" => blackhole_listen = Some(address(value()?)?),
                 "--api-key" => api_key = Some(value()?),
                 "--secret-key" => secret_key = Some(value()?),
                 "--cloud" => cloud_file = Some(PathBuf::from(value()?)),
@@ -125,7 +128,8 @@ impl Options {
             (None, None) => None,
             _ => return Err("'--tls-cert' and '--tls-key' go together: give both or neither".into()),
         };
-        Ok(Options { listen: listen.ok_or("'--listen' is mandatory")?, api_key, secret_key, cloud, default_page_size, tls })
+        let listen = listen.ok_or("'--listen' is mandatory")?;
+        Ok(Options { listen, api_key, secret_key, cloud, default_page_size, tls, blackhole_listen })
     }
 }
 
@@ -144,6 +148,7 @@ mod tests {
         assert_eq!(options.cloud, CloudSource::Sample(1200));
         assert_eq!(options.default_page_size, 500);
         assert_eq!(options.tls, None, "plain HTTP unless a certificate is given");
+        assert_eq!(options.blackhole_listen, None);
     }
 
     #[test]
@@ -153,6 +158,14 @@ mod tests {
         let alone = parse("--listen [::1]:0 --api-key K --secret-key S --tls-cert c.pem").unwrap_err();
         assert!(alone.contains("'--tls-cert' and '--tls-key' go together"), "{alone}");
         assert!(parse("--listen [::1]:0 --api-key K --secret-key S --tls-key k.pem").is_err());
+    }
+
+    #[test]
+    fn a_blackhole_address_is_an_address_too() {
+        let options = parse("--listen [::1]:8080 --api-key K --secret-key S --blackhole-listen [::1]:8081").unwrap();
+        assert_eq!(options.blackhole_listen, Some("[::1]:8081".parse().unwrap()));
+        let error = parse("--listen [::1]:8080 --api-key K --secret-key S --blackhole-listen 8081").unwrap_err();
+        assert!(error.contains("'--blackhole-listen' must be ADDR:PORT"), "{error}");
     }
 
     #[test]

@@ -1,20 +1,49 @@
-//! The API requests seen so far, for tests to assert on what the client actually sent.
+//! The API requests seen so far, for tests to assert on what the client actually sent, and running counts of them
+//! by kind (full-listing pages, targeted lookups) for tests that count what a client costs the API.
 
 use std::collections::VecDeque;
 
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use crate::list_vms;
 use crate::signature::Params;
 
-/// Oldest entries are dropped past this many, so a long load test cannot exhaust memory.
+/// Oldest entries are dropped past this many, so a long load test cannot exhaust memory; the counts go on.
 pub const LOG_CAPACITY: usize = 100_000;
+
+/// What an API request asked for, told from its parameters alone (signed or not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestKind {
+    /// `listVirtualMachines` without `id`/`ids`: one page of a full listing.
+    ListingPage,
+    /// `listVirtualMachines` with `id` or `ids`: a targeted lookup.
+    Lookup,
+    /// Anything else.
+    Other,
+}
+
+impl RequestKind {
+    /// The kind of a request with these parameters.
+    pub fn of(params: &Params) -> RequestKind {
+        if params.get("command").map(String::as_str) != Some(list_vms::COMMAND) {
+            RequestKind::Other
+        } else if params.contains_key("id") || params.contains_key("ids") {
+            RequestKind::Lookup
+        } else {
+            RequestKind::ListingPage
+        }
+    }
+}
 
 /// One API request and what the stand-in did with it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SeenRequest {
     /// The `command` parameter, if any.
     pub command: Option<String>,
+    /// What it asked for.
+    pub kind: RequestKind,
     /// Every parameter as decoded (first value per name). The secret key is never sent, so never here.
     pub params: Params,
     /// HTTP status answered; `null` when the connection was closed without an answer.
@@ -29,29 +58,125 @@ pub struct SeenRequest {
     pub fault: Option<&'static str>,
 }
 
+/// Requests counted by kind since the log was last cleared (`GET /control/requests/count`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RequestCounts {
+    /// Full-listing pages, all passes.
+    pub listing_pages: u64,
+    /// Full listings begun: page 1 (or no page) of the pass without `projectid`; one per sync of the hook.
+    pub listings_begun: u64,
+    /// Targeted lookups (`id` or `ids`).
+    pub lookups: u64,
+    /// VM ids those lookups named, `ids` tokens counted one by one.
+    pub looked_up_ids: u64,
+    /// Every other API request.
+    pub other: u64,
+}
+
+impl RequestCounts {
+    fn count(&mut self, params: &Params) {
+        match RequestKind::of(params) {
+            RequestKind::ListingPage => {
+                self.listing_pages += 1;
+                let first_page = params.get("page").is_none_or(|page| page == "1");
+                if first_page && !params.contains_key("projectid") {
+                    self.listings_begun += 1;
+                }
+            }
+            RequestKind::Lookup => {
+                self.lookups += 1;
+                let ids = params.get("ids").map_or(0, |ids| ids.split(',').filter(|id| !id.is_empty()).count());
+                self.looked_up_ids += (ids + usize::from(params.contains_key("id"))) as u64;
+            }
+            RequestKind::Other => self.other += 1,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Log {
+    entries: VecDeque<SeenRequest>,
+    counts: RequestCounts,
+}
+
 /// The log itself; shared by all worker threads.
 #[derive(Default)]
 pub struct RequestLog {
-    entries: Mutex<VecDeque<SeenRequest>>,
+    log: Mutex<Log>,
 }
 
 impl RequestLog {
-    /// Appends an entry, dropping the oldest one at capacity.
+    /// Appends an entry, dropping the oldest one at capacity, and counts it.
     pub fn record(&self, entry: SeenRequest) {
-        let mut entries = self.entries.lock();
-        if entries.len() == LOG_CAPACITY {
-            entries.pop_front();
+        let mut log = self.log.lock();
+        log.counts.count(&entry.params);
+        if log.entries.len() == LOG_CAPACITY {
+            log.entries.pop_front();
         }
-        entries.push_back(entry);
+        log.entries.push_back(entry);
     }
 
-    /// The JSON list of all entries, oldest first.
+    /// The JSON list of all entries kept, oldest first.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&*self.entries.lock()).expect("the log always serializes")
+        serde_json::to_string(&self.log.lock().entries).expect("the log always serializes")
     }
 
-    /// Forgets every entry.
+    /// The counts by kind.
+    pub fn counts(&self) -> RequestCounts {
+        self.log.lock().counts
+    }
+
+    /// Forgets every entry and zeroes the counts.
     pub fn clear(&self) {
-        self.entries.lock().clear();
+        *self.log.lock() = Log::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(pairs: &[(&str, &str)]) -> SeenRequest {
+        let params: Params = pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        SeenRequest {
+            command: params.get("command").cloned(),
+            kind: RequestKind::of(&params),
+            params,
+            status: Some(200),
+            verified: true,
+            refusal: None,
+            fault: None,
+        }
+    }
+
+    #[test]
+    fn a_sync_of_two_passes_and_two_lookups_are_counted_apart() {
+        let log = RequestLog::default();
+        let list = ("command", "listVirtualMachines");
+        for page in ["1", "2", "3"] {
+            log.record(seen(&[list, ("page", page), ("pagesize", "500")]));
+        }
+        log.record(seen(&[list, ("page", "1"), ("pagesize", "500"), ("projectid", "-1")]));
+        log.record(seen(&[list, ("id", "a")]));
+        log.record(seen(&[list, ("ids", "a,b,,c")]));
+        log.record(seen(&[("command", "listZones")]));
+        assert_eq!(
+            log.counts(),
+            RequestCounts { listing_pages: 4, listings_begun: 1, lookups: 2, looked_up_ids: 4, other: 1 }
+        );
+        log.clear();
+        assert_eq!(log.counts(), RequestCounts::default());
+        assert_eq!(log.to_json(), "[]");
+    }
+
+    #[test]
+    fn counts_go_on_past_the_entries_kept() {
+        let log = RequestLog::default();
+        for _ in 0..LOG_CAPACITY + 3 {
+            log.record(seen(&[("command", "listVirtualMachines"), ("page", "2"), ("pagesize", "1")]));
+        }
+        assert_eq!(log.counts().listing_pages, LOG_CAPACITY as u64 + 3);
+        assert_eq!(log.log.lock().entries.len(), LOG_CAPACITY);
     }
 }

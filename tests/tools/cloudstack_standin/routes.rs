@@ -12,7 +12,7 @@ use crate::control;
 use crate::fault::Fault;
 use crate::http;
 use crate::list_vms;
-use crate::request_log::SeenRequest;
+use crate::request_log::{RequestKind, SeenRequest};
 use crate::signature::{self, Params};
 use crate::state::Standin;
 
@@ -61,6 +61,7 @@ fn serve_api(standin: &Arc<Standin>, mut request: Request, query: &str) {
     let record = |status: Option<u16>, verified, refusal: Option<&'static str>, fault: Option<&'static str>| {
         standin.requests.record(SeenRequest {
             command: command.clone(),
+            kind: RequestKind::of(&params),
             params: params.clone(),
             status,
             verified,
@@ -70,8 +71,12 @@ fn serve_api(standin: &Arc<Standin>, mut request: Request, query: &str) {
     };
 
     // Faults that hit every API request are decided before the request is looked at, like a failure in front of
-    // the server; `fail-page` needs a verified request and is decided below.
-    let fault = standin.faults.fire(|fault| !matches!(fault, Fault::FailPage { .. }));
+    // the server; `fail-page` and the listing faults need a verified request and are decided below;
+    // `blackhole-connect` acts on the other address's connections, not on requests.
+    let releases_seen = standin.held.releases();
+    let fault = standin
+        .faults
+        .fire(|fault| !matches!(fault, Fault::FailPage { .. } | Fault::BlackholeConnect) && fault.listing().is_none());
     // Logged even when a fault answers instead, so a test can tell "signed well, then failed" from "signed badly".
     let signed = || signature::verify(&params, &standin.credentials, now_unix()).is_ok();
     match fault {
@@ -94,7 +99,7 @@ fn serve_api(standin: &Arc<Standin>, mut request: Request, query: &str) {
     }
 
     let mut outcome = api::handle(standin, &params, now_unix());
-    let mut fault_name = fault.as_ref().map(Fault::name);
+    let mut fault_name = fault.as_ref().map(Fault::name).or(outcome.fault);
     if let Some(code) = failing_page(standin, &params, &outcome) {
         outcome.status = code;
         outcome.body = ApiError::injected(code).body(command.as_deref());
@@ -111,6 +116,7 @@ fn serve_api(standin: &Arc<Standin>, mut request: Request, query: &str) {
             });
         }
         Some(Fault::Truncate) => http::respond_truncated(request, outcome.status, &outcome.body, standin.local_port),
+        Some(Fault::AcceptAndHang) => standin.held.hold(releases_seen, request, outcome.status, outcome.body),
         _ => http::respond_json(request, outcome.status, outcome.body),
     }
 }

@@ -199,7 +199,7 @@ pub fn generate(count: usize) -> Cloud {
             extra: Map::new(),
         });
     }
-    Cloud { vms }
+    Cloud { vms, expunged: Vec::new() }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Stories told over real HTTP(S): a stand-in started in-process on `[::1]:0`, a client signing like the hook does.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,12 +22,22 @@ struct Client {
 }
 
 fn start(cloud: Cloud) -> Client {
+    start_with(cloud, None).0
+}
+
+/// A stand-in with a blackhole address too; the second value is that address.
+fn start_with_blackhole(cloud: Cloud) -> (Client, SocketAddr) {
+    let (client, blackhole) = start_with(cloud, Some("[::1]:0".parse().unwrap()));
+    (client, blackhole.unwrap())
+}
+
+fn start_with(cloud: Cloud, blackhole: Option<SocketAddr>) -> (Client, Option<SocketAddr>) {
     let credentials = Credentials { api_key: KEY.into(), secret_key: SECRET.into() };
-    let running = crate::start("[::1]:0".parse().unwrap(), credentials, 500, cloud, None).unwrap();
+    let running = crate::start("[::1]:0".parse().unwrap(), blackhole, credentials, 500, cloud, None).unwrap();
     // The workers live as long as the test process; nothing to clean up.
-    let base = format!("http://{}", running.address);
+    let (base, blackhole) = (format!("http://{}", running.address), running.blackhole);
     std::mem::forget(running);
-    Client { base, agent: fresh_agent() }
+    (Client { base, agent: fresh_agent() }, blackhole)
 }
 
 /// The stand-in serving HTTPS with a certificate for ::1 from a CA of the test's own, and a client trusting that CA.
@@ -35,7 +46,7 @@ fn start_https(cloud: Cloud) -> Client {
     let cert = ca.server_cert(IpAddr::V6(Ipv6Addr::LOCALHOST));
     let tls = tiny_http::SslConfig { certificate: cert.cert_pem.into_bytes(), private_key: cert.key_pem.into_bytes() };
     let credentials = Credentials { api_key: KEY.into(), secret_key: SECRET.into() };
-    let running = crate::start("[::1]:0".parse().unwrap(), credentials, 500, cloud, Some(tls)).unwrap();
+    let running = crate::start("[::1]:0".parse().unwrap(), None, credentials, 500, cloud, Some(tls)).unwrap();
     let base = format!("https://{}", running.address);
     std::mem::forget(running);
     let mut roots = rustls::RootCertStore::empty();
@@ -264,4 +275,258 @@ fn over_https_refused_and_truncated_answers_still_end_the_connection() {
     assert!(result.is_err(), "{result:?}");
     assert!(started.elapsed() < Duration::from_secs(5), "the cuts end the connections at once");
     assert_eq!(client.list(&[]).0, 200, "and the stand-in serves on");
+}
+
+// ---- The listing moving while a client pages through it -------------------------------------------------------
+
+/// Ten VMs outside projects, `vm-1` … `vm-10` (ids equal names), and one project VM `p-1`.
+fn ten_vms() -> Cloud {
+    let mut vms: Vec<Value> =
+        (1..=10).map(|n| json!({"id": format!("vm-{n}"), "name": format!("vm-{n}"), "zoneid": "z1"})).collect();
+    vms.push(json!({"id": "p-1", "name": "p-1", "zoneid": "z1", "projectid": "proj-1"}));
+    Cloud::from_json(&json!({ "vms": vms }).to_string()).unwrap()
+}
+
+/// One page as a client sees it: `count` (absent on an empty page) and the VM names.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    count: Option<u64>,
+    names: Vec<String>,
+}
+
+fn seen(count: u64, names: &[&str]) -> Seen {
+    Seen { count: Some(count), names: names.iter().map(|name| name.to_string()).collect() }
+}
+
+impl Client {
+    /// Pages through one pass (`projectid` as given) with `pagesize` 3 until an empty page, as the hook does.
+    fn pass(&self, projectid: Option<&str>) -> Vec<Seen> {
+        let mut pages = Vec::new();
+        for page in 1..=10 {
+            let page = page.to_string();
+            let mut extra = vec![("page", page.as_str()), ("pagesize", "3"), ("listall", "true"), ("details", "nics")];
+            extra.extend(projectid.map(|id| ("projectid", id)));
+            let (status, answer) = self.list(&extra);
+            assert_eq!(status, 200, "{answer}");
+            let names: Vec<String> = vm_names(&answer).into_iter().map(String::from).collect();
+            let count = answer["listvirtualmachinesresponse"]["count"].as_u64();
+            if names.is_empty() {
+                break;
+            }
+            pages.push(Seen { count, names });
+        }
+        pages
+    }
+
+    fn fault(&self, fault: Value) {
+        let (status, answer) = self.control("PUT", "fault", &fault.to_string());
+        assert_eq!(status, 200, "{answer}");
+    }
+}
+
+#[test]
+fn a_vm_expunged_while_page_3_is_asked_for_makes_the_client_miss_the_vm_that_moved_up_to_page_2() {
+    let client = start(ten_vms());
+    client.fault(json!({"mode": "expunge-while-paging", "page": 3, "id": "vm-2"}));
+    assert_eq!(
+        client.pass(None),
+        [
+            seen(10, &["vm-1", "vm-2", "vm-3"]),
+            seen(10, &["vm-4", "vm-5", "vm-6"]),
+            // vm-2 is gone: vm-7 moved up to page 2, which the client already has; `count` is the new total.
+            seen(9, &["vm-8", "vm-9", "vm-10"]),
+        ]
+    );
+    assert_eq!(client.pass(None).iter().map(|page| page.names.len()).sum::<usize>(), 9, "the next listing is whole");
+    assert_eq!(client.list(&[("id", "vm-2")]).1, json!({"listvirtualmachinesresponse": {}}), "expunged, not unknown");
+    let (_, requests) = client.control("GET", "requests", "");
+    let faulted: Vec<&Value> = requests.as_array().unwrap().iter().filter(|r| r["fault"].is_string()).collect();
+    assert_eq!(faulted.len(), 2, "page 3 of both listings (the second found vm-2 gone already)");
+    assert!(faulted.iter().all(|r| r["fault"] == "expunge-while-paging" && r["params"]["page"] == "3"));
+}
+
+#[test]
+fn a_listing_fault_waits_for_its_own_pass() {
+    let client = start(ten_vms());
+    client.fault(json!({"mode": "expunge-while-paging", "page": 1, "id": "vm-1", "projectid": "-1"}));
+    assert_eq!(client.pass(None)[0], seen(10, &["vm-1", "vm-2", "vm-3"]), "the pass without projectid is untouched");
+    assert_eq!(client.pass(Some("-1")), [seen(1, &["p-1"])]);
+    assert_eq!(client.pass(None)[0], seen(9, &["vm-2", "vm-3", "vm-4"]), "vm-1 went with the project pass's page 1");
+    // A lookup is no listing page: it never fires a listing fault.
+    client.fault(json!({"mode": "short-page", "page": 1}));
+    assert_eq!(vm_names(&client.list(&[("id", "vm-5"), ("page", "1"), ("pagesize", "3")]).1), ["vm-5"]);
+}
+
+#[test]
+fn a_short_page_leaves_one_vm_out_but_counts_it_and_the_next_listing_sees_it() {
+    let client = start(ten_vms());
+    client.fault(json!({"mode": "short-page", "page": 2, "times": 1}));
+    assert_eq!(
+        client.pass(None),
+        [
+            seen(10, &["vm-1", "vm-2", "vm-3"]),
+            seen(10, &["vm-5", "vm-6"]),
+            seen(10, &["vm-7", "vm-8", "vm-9"]),
+            seen(10, &["vm-10"]),
+        ]
+    );
+    assert_eq!(client.pass(None)[1], seen(10, &["vm-4", "vm-5", "vm-6"]), "the cloud kept vm-4");
+    client.fault(json!({"mode": "short-page", "page": 2, "id": "vm-6"}));
+    assert_eq!(client.pass(None)[1], seen(10, &["vm-4", "vm-5"]), "the VM named is the one left out");
+}
+
+#[test]
+fn a_vm_created_while_page_3_is_asked_for_raises_count_from_there_and_ends_the_listing() {
+    let client = start(ten_vms());
+    client.fault(json!({"mode": "count-change", "page": 3, "vm": {"id": "new", "name": "new", "zoneid": "z1"}}));
+    assert_eq!(
+        client.pass(None),
+        [
+            seen(10, &["vm-1", "vm-2", "vm-3"]),
+            seen(10, &["vm-4", "vm-5", "vm-6"]),
+            seen(11, &["vm-7", "vm-8", "vm-9"]),
+            seen(11, &["vm-10", "new"]),
+        ]
+    );
+    assert_eq!(client.pass(None).last().unwrap(), &seen(11, &["vm-10", "new"]), "created once, not per listing");
+}
+
+#[test]
+fn a_vm_coming_into_view_below_the_offset_makes_page_3_repeat_the_last_vm_of_page_2() {
+    let client = start(ten_vms());
+    let low = json!({"id": "low", "name": "low", "zoneid": "z1"});
+    client.fault(json!({"mode": "duplicate-across-pages", "page": 3, "vm": low}));
+    assert_eq!(
+        client.pass(None),
+        [
+            seen(10, &["vm-1", "vm-2", "vm-3"]),
+            seen(10, &["vm-4", "vm-5", "vm-6"]),
+            seen(11, &["vm-6", "vm-7", "vm-8"]),
+            seen(11, &["vm-9", "vm-10"]),
+        ],
+        "vm-6 twice, `low` not at all"
+    );
+    assert_eq!(client.pass(None)[0], seen(11, &["low", "vm-1", "vm-2"]), "the next listing starts with it");
+}
+
+// ---- Targeted lookups ------------------------------------------------------------------------------------------
+
+#[test]
+fn a_lookup_by_id_answers_as_cloudstack_for_running_destroyed_expunged_and_unknown_vms() {
+    let client = start(ten_vms());
+    client.control("POST", "vms/vm-2/state", r#"{"state":"Destroyed"}"#);
+    client.control("DELETE", "vms/vm-3", "");
+    client.control("DELETE", "requests", "");
+
+    assert_eq!(vm_names(&client.list(&[("id", "vm-1")]).1), ["vm-1"]);
+    let (_, destroyed) = client.list(&[("id", "vm-2")]);
+    assert_eq!(destroyed["listvirtualmachinesresponse"]["virtualmachine"][0]["state"], "Destroyed");
+    assert_eq!(client.list(&[("id", "vm-3")]), (200, json!({"listvirtualmachinesresponse": {}})));
+    let (status, unknown) = client.list(&[("id", "vm-99")]);
+    assert_eq!(status, 431);
+    assert_eq!(unknown["listvirtualmachinesresponse"]["errorcode"], 431);
+    assert_eq!(vm_names(&client.list(&[("id", "p-1")]).1), ["p-1"], "id finds a project VM without projectid");
+
+    let (_, counts) = client.control("GET", "requests/count", "");
+    assert_eq!(counts, json!({"listing-pages": 0, "listings-begun": 0, "lookups": 5, "looked-up-ids": 5, "other": 0}));
+}
+
+#[test]
+fn request_counts_tell_a_syncs_pages_from_its_lookups() {
+    let client = start(ten_vms());
+    client.pass(None);
+    client.pass(Some("-1"));
+    let (u, v) = ("6e0d2c1a-0709-4c5e-9a1b-000000000709", "6e0d2c1a-0710-4c5e-9a1b-000000000710");
+    client.control("POST", "vms", &json!({"id": u, "name": "u", "zoneid": "z1"}).to_string());
+    client.control("POST", "vms", &json!({"id": v, "name": "v", "zoneid": "z1"}).to_string());
+    assert_eq!(vm_names(&client.list(&[("ids", &format!("{u},{v}"))]).1), ["u", "v"]);
+    let (_, counts) = client.control("GET", "requests/count", "");
+    // Four pages and an empty one without projectid, one and an empty one with it.
+    assert_eq!(counts, json!({"listing-pages": 7, "listings-begun": 1, "lookups": 1, "looked-up-ids": 2, "other": 0}));
+    let (_, requests) = client.control("GET", "requests", "");
+    assert_eq!(requests.as_array().unwrap().last().unwrap()["kind"], "lookup");
+}
+
+// ---- Connections that are never answered -----------------------------------------------------------------------
+
+/// A signed listing sent over a raw connection, so a test can watch the bytes (or their absence) come back.
+fn raw_listing(address: SocketAddr) -> TcpStream {
+    let query = test_signer::signed_query(&[("command", "listVirtualMachines"), ("apiKey", KEY)], SECRET);
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(stream, "GET /client/api?{query} HTTP/1.1\r\nHost: standin\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+}
+
+/// Whether nothing at all arrives on `stream` within a second.
+fn silent_for_a_second(stream: &mut TcpStream) -> bool {
+    stream.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut byte = [0u8; 1];
+    matches!(stream.read(&mut byte), Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut))
+}
+
+fn whole_answer(stream: &mut TcpStream) -> String {
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// Polls `/control/held` until it shows `n` (the stand-in has taken the requests off the wire).
+fn wait_until_held(client: &Client, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while client.control("GET", "held", "").1["held"] != n {
+        assert!(Instant::now() < deadline, "the stand-in never held {n} requests");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn accept_and_hang_holds_more_requests_than_there_are_workers_and_control_still_answers() {
+    let client = start(sample_cloud::generate(3));
+    let address: SocketAddr = client.base.trim_start_matches("http://").parse().unwrap();
+    client.fault(json!({"mode": "accept-and-hang"}));
+    let mut held: Vec<TcpStream> = (0..crate::WORKERS + 1).map(|_| raw_listing(address)).collect();
+    wait_until_held(&client, held.len() as u64);
+
+    assert!(silent_for_a_second(&mut held[0]), "not a byte while the fault is armed");
+    let started = Instant::now();
+    assert_eq!(client.control("GET", "fault", "").1, json!({"mode": "accept-and-hang"}));
+    assert!(started.elapsed() < Duration::from_millis(500), "control answers at once");
+
+    client.fault(json!({"mode": "none"}));
+    for stream in &mut held {
+        let answer = whole_answer(stream);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("\"count\":3"), "{answer}");
+    }
+    assert_eq!(client.control("GET", "held", "").1["held"], 0);
+}
+
+#[test]
+fn accept_and_hang_with_times_holds_that_many_until_another_mode_is_armed() {
+    let client = start(sample_cloud::generate(3));
+    let address: SocketAddr = client.base.trim_start_matches("http://").parse().unwrap();
+    client.fault(json!({"mode": "accept-and-hang", "times": 1}));
+    let mut first = raw_listing(address);
+    wait_until_held(&client, 1);
+    assert_eq!(client.list(&[]).0, 200, "the second request is answered: times ran out");
+    assert!(silent_for_a_second(&mut first), "the first stays held although the board shows none");
+    client.fault(json!({"mode": "status", "code": 503}));
+    assert!(whole_answer(&mut first).starts_with("HTTP/1.1 200"), "answered as it would have been when it came");
+}
+
+#[test]
+fn a_blackholed_address_never_answers_a_connect_while_the_main_address_and_control_do() {
+    let (client, blackhole) = start_with_blackhole(sample_cloud::generate(3));
+    let through_blackhole = Client { base: format!("http://{blackhole}"), agent: fresh_agent() };
+    assert_eq!(through_blackhole.list(&[]).0, 200, "open, it forwards to the API");
+
+    client.fault(json!({"mode": "blackhole-connect"}));
+    let error = TcpStream::connect_timeout(&blackhole, Duration::from_secs(1)).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::TimedOut, "no SYN-ACK and no RST: {error}");
+    assert_eq!(client.list(&[]).0, 200, "the main address answers the API");
+    assert_eq!(client.control("PUT", "fault", r#"{"mode":"blackhole-connect","times":1}"#).0, 400);
+
+    client.fault(json!({"mode": "none"}));
+    assert_eq!(through_blackhole.list(&[]).0, 200, "repaired through /control/");
 }

@@ -1,9 +1,13 @@
 //! Everything the worker threads share.
 
+use std::sync::Arc;
+
 use parking_lot::RwLock;
 
+use crate::blackhole::Blackhole;
 use crate::cloud::Cloud;
 use crate::fault::FaultBoard;
+use crate::held::HeldAnswers;
 use crate::request_log::RequestLog;
 use crate::signature::Credentials;
 
@@ -19,6 +23,10 @@ pub struct Standin {
     pub requests: RequestLog,
     /// The armed fault.
     pub faults: FaultBoard,
+    /// Answers the `accept-and-hang` fault holds back.
+    pub held: HeldAnswers,
+    /// The `--blackhole-listen` address, when the stand-in has one.
+    pub blackhole: Option<Arc<Blackhole>>,
     /// Port the server listens on: identifies our side of a connection when a fault must cut it.
     pub local_port: u16,
 }
@@ -32,6 +40,8 @@ impl Standin {
             cloud: RwLock::new(cloud),
             requests: RequestLog::default(),
             faults: FaultBoard::default(),
+            held: HeldAnswers::default(),
+            blackhole: None,
             local_port,
         }
     }
