@@ -9,6 +9,7 @@ use dhcp_cloudstack::counters::Counters;
 use dhcp_cloudstack::delegation::{Delegator, Query, QueryPlan};
 use dhcp_cloudstack::index::{IndexedNic, NicIndex};
 use dhcp_cloudstack::mac::Mac;
+use dhcp_cloudstack::refresh::listing::Listing;
 use dhcp_cloudstack::refresh::{IndexCell, NicSource, Refresher};
 use dhcp_cloudstack::relay::RouterFacts;
 use std::sync::atomic::AtomicBool;
@@ -20,7 +21,11 @@ const NICS: u32 = 1_000_000;
 struct Silent;
 
 impl NicSource for Silent {
-    fn list_vms(&self, _stop: &AtomicBool, _page: &mut dyn FnMut(Vec<Vm>)) -> Result<(), ApiError> {
+    fn list_vms(&self, _stop: &AtomicBool, _page: &mut dyn FnMut(Vec<Vm>)) -> Result<Listing, ApiError> {
+        Err(ApiError::Transport("benchmark".into()))
+    }
+
+    fn lookup_vm(&self, _id: &str) -> Result<Option<Vm>, ApiError> {
         Err(ApiError::Transport("benchmark".into()))
     }
 }
@@ -49,7 +54,8 @@ fn main() {
         })
         .collect();
     let index = Arc::new(IndexCell::default());
-    index.replace(NicIndex::new(nics, Vec::new(), NICS as usize), true);
+    index.replace(NicIndex::new(nics, Vec::new(), NICS as usize));
+    index.grant_authority(std::time::Duration::from_secs(86_400));
     let counters = Arc::new(Counters::default());
     let refresher = Arc::new(Refresher::start(cfg.clone(), Box::new(Silent), index.clone(), counters.clone()).expect("thread"));
     let delegator = Delegator::new(Arc::new(cfg), index, refresher.clone(), counters);

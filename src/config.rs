@@ -60,6 +60,8 @@ pub struct HookConfig {
     pub page_size: u32,
     pub request_timeout: Duration,
     pub refresh_interval: Duration,
+    /// How long a complete listing lets the hook withdraw prefixes of NICs it does not find.
+    pub authority_max_age: Duration,
     pub miss_holdoff: Duration,
     pub warmup_timeout: Duration,
     pub snapshot_file: Option<PathBuf>,
@@ -89,7 +91,7 @@ fn error<T>(text: impl Into<String>) -> Result<T, ConfigError> {
 
 const TOP_LEVEL: &[&str] = &[
     "api-url", "api-key", "api-secret", "secret-key-file", "zone-id", "page-size", "request-timeout",
-    "refresh-interval", "miss-holdoff", "warmup-timeout", "snapshot-file", "delegated-length",
+    "refresh-interval", "authority-max-age", "miss-holdoff", "warmup-timeout", "snapshot-file", "delegated-length",
     "mac-sources", "remote-id-enterprise", "vlans", "trusted-relays", "ca-file", "allow-plain-http",
 ];
 /// The inline secret's name before Kea's redaction rule was taken into account.
@@ -192,6 +194,15 @@ impl HookConfig {
         let delegated_length = p.int("delegated-length", 1, 128)?.unwrap_or(60) as u8;
         let mac_sources = parse_mac_sources(p.map.get("mac-sources"))?;
         let vlans = parse_vlans(p.map.get("vlans"), delegated_length)?;
+        let refresh_interval = p.seconds("refresh-interval", 300, 5, 86_400)?;
+        let authority_max_age = p.seconds("authority-max-age", 3 * refresh_interval.as_secs(), 5, 7 * 86_400)?;
+        if authority_max_age < refresh_interval {
+            return error(format!(
+                "'authority-max-age' {} must be at least 'refresh-interval' {} (or no listing would ever be young enough to withdraw on)",
+                authority_max_age.as_secs(),
+                refresh_interval.as_secs()
+            ));
+        }
         Ok(HookConfig {
             api_url,
             ca_file,
@@ -201,7 +212,8 @@ impl HookConfig {
             zone_id: p.string("zone-id")?,
             page_size: p.int("page-size", 1, 500)?.unwrap_or(500) as u32,
             request_timeout: p.seconds("request-timeout", 10, 1, 600)?,
-            refresh_interval: p.seconds("refresh-interval", 300, 5, 86_400)?,
+            refresh_interval,
+            authority_max_age,
             miss_holdoff: p.seconds("miss-holdoff", 5, 0, 3_600)?,
             warmup_timeout: p.seconds("warmup-timeout", 10, 0, 600)?,
             snapshot_file: p.string("snapshot-file")?.map(PathBuf::from),
@@ -392,6 +404,7 @@ mod tests {
         assert_eq!(cfg.page_size, 500);
         assert_eq!(cfg.request_timeout, Duration::from_secs(10));
         assert_eq!(cfg.refresh_interval, Duration::from_secs(300));
+        assert_eq!(cfg.authority_max_age, Duration::from_secs(900), "3 × refresh-interval");
         assert_eq!(cfg.miss_holdoff, Duration::from_secs(5));
         assert_eq!(cfg.warmup_timeout, Duration::from_secs(10));
         assert_eq!(cfg.delegated_length, 60);
@@ -416,6 +429,7 @@ mod tests {
             (Box::new(|p| p["trusted-relays"] = json!(["2001:db8::1/64"])), "has host bits set (did you mean 2001:db8::/64?)"),
             (Box::new(|p| p["page-size"] = json!(501)), "'page-size' must be between 1 and 500"),
             (Box::new(|p| p["refresh-interval"] = json!("300")), "'refresh-interval' must be an integer"),
+            (Box::new(|p| p["authority-max-age"] = json!(60)), "'authority-max-age' 60 must be at least 'refresh-interval' 300"),
             (Box::new(|p| p["mac-sources"] = json!(["duid"])), "'mac-sources' entry \"duid\""),
             (Box::new(|p| p["vlans"][0]["prefix"] = json!("2a00:f10:500::/64")), "'prefix' in 'vlans' entry 0 '2a00:f10:500::/64' is longer than 'delegated-length' 60"),
             (Box::new(|p| p["vlans"][0]["prefix"] = json!("2a00:f10:501::/40")), "has host bits set"),

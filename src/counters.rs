@@ -23,14 +23,15 @@ pub enum Stat {
     RefusedUnknownInterface,
     Withdrawn,
     RefusedUntrustedRelay,
+    RefusedNic,
 }
 
 impl Stat {
     /// Every statistic, in status-report order.
-    pub const ALL: [Stat; 13] = [
+    pub const ALL: [Stat; 14] = [
         Stat::Nics, Stat::RefusedCollision, Stat::LastSyncTime, Stat::SyncOk, Stat::SyncFailed, Stat::Delegated,
         Stat::LookupMiss, Stat::RefusedVlanMismatch, Stat::RefusedNoMac, Stat::RefusedNotRelayed,
-        Stat::RefusedUnknownInterface, Stat::Withdrawn, Stat::RefusedUntrustedRelay,
+        Stat::RefusedUnknownInterface, Stat::Withdrawn, Stat::RefusedUntrustedRelay, Stat::RefusedNic,
     ];
 
     /// The name in Kea's statistics.
@@ -49,6 +50,7 @@ impl Stat {
             Stat::RefusedUnknownInterface => "cloudstack.refused-unknown-interface-id",
             Stat::Withdrawn => "cloudstack.withdrawn",
             Stat::RefusedUntrustedRelay => "cloudstack.refused-untrusted-relay",
+            Stat::RefusedNic => "cloudstack.refused-nic",
         }
     }
 }

@@ -98,6 +98,8 @@ pub enum Refusal {
     UnknownInterfaceId(String),
     NoMac,
     UnknownMac,
+    /// CloudStack lists the NIC, but the index refused it (collision, number out of range).
+    NicRefused,
     VlanMismatch { nic_vlan: u16, router_vlan: u16 },
 }
 
@@ -109,6 +111,7 @@ impl fmt::Display for Refusal {
             Refusal::UnknownInterfaceId(id) => write!(f, "interface-id '{id}' is not a configured VLAN"),
             Refusal::NoMac => f.write_str("the router gave no usable MAC"),
             Refusal::UnknownMac => f.write_str("MAC not in the CloudStack index"),
+            Refusal::NicRefused => f.write_str("the index refused this NIC (see cloudstack-lookup)"),
             Refusal::VlanMismatch { nic_vlan, router_vlan } => {
                 write!(f, "the NIC lives on VLAN {nic_vlan}, the message came through VLAN {router_vlan}")
             }
@@ -304,6 +307,7 @@ impl Delegator {
         }
         match self.cfg.vlans.iter().find(|v| index.get(mac, v.slot).is_some()) {
             Some(other) => Err(Refusal::VlanMismatch { nic_vlan: other.vlan, router_vlan: vlan.vlan }),
+            None if index.is_refused(mac) => Err(Refusal::NicRefused),
             None => Err(Refusal::UnknownMac),
         }
     }
@@ -319,6 +323,7 @@ impl Delegator {
             Refusal::UnknownInterfaceId(_) => Stat::RefusedUnknownInterface,
             Refusal::NoMac => Stat::RefusedNoMac,
             Refusal::UnknownMac => Stat::LookupMiss,
+            Refusal::NicRefused => Stat::RefusedNic,
             Refusal::VlanMismatch { .. } => Stat::RefusedVlanMismatch,
         };
         self.counters.bump(stat);

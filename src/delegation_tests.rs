@@ -2,6 +2,7 @@
 use super::*;
 use crate::counters::Stat;
 use crate::cloudstack::{ApiError, Vm};
+use crate::refresh::listing::Listing;
 use crate::refresh::NicSource;
 use parking_lot::Mutex;
 use serde_json::json;
@@ -18,9 +19,16 @@ struct Cloud {
 }
 
 impl NicSource for Arc<Cloud> {
-    fn list_vms(&self, _stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<(), ApiError> {
+    fn list_vms(&self, _stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<Listing, ApiError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        self.vms.lock().clone().map(page)
+        let vms = self.vms.lock().clone()?;
+        let listing = Listing::of(&vms);
+        page(vms);
+        Ok(listing)
+    }
+
+    fn lookup_vm(&self, _id: &str) -> Result<Option<Vm>, ApiError> {
+        Err(ApiError::Transport("this cloud answers listings only".into()))
     }
 }
 
@@ -254,4 +262,26 @@ fn nothing_is_withdrawn_before_cloudstack_has_answered_once() {
     let rid = remote_id(KNOWN);
     let r = Renewal { query: query(msg::RENEW, b"VLAN709", &rid), lease: net("2a00:f10:500:1170::/60"), recorded_mac: None, reservation: None };
     assert!(!w.delegator.withdraws(&r));
+}
+
+#[test]
+fn a_nic_the_index_refused_is_known_and_its_retransmissions_ask_for_no_sync() {
+    // Two NICs with the same number: the one with the larger id is refused.
+    let vms: Vec<Vm> = serde_json::from_value(json!([
+        {"id": "vm-1", "name": "a", "state": "Running", "nic": [{"id": "nic-1", "macaddress": "02:00:00:00:00:01",
+            "ipaddress": "185.62.100.9", "netmask": "255.255.252.0", "vlanid": 709}]},
+        {"id": "vm-2", "name": "b", "state": "Running", "nic": [{"id": "nic-2", "macaddress": KNOWN.to_string(),
+            "ipaddress": "185.62.104.9", "netmask": "255.255.252.0", "vlanid": 709}]}
+    ]))
+    .unwrap();
+    let w = world(Ok(vms));
+    let rid = remote_id(KNOWN);
+    let calls = w.cloud.calls.load(Ordering::SeqCst);
+    for _ in 0..50 {
+        let plan = w.delegator.plan_query(&query(msg::SOLICIT, b"VLAN709", &rid));
+        assert_eq!(plan, QueryPlan::Refuse { reason: Refusal::NicRefused, mac: Some(KNOWN) });
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(w.cloud.calls.load(Ordering::SeqCst), calls, "no early sync for a NIC the index knows it refused");
+    assert_eq!(w.counters.get(Stat::RefusedNic), 50);
 }

@@ -25,9 +25,16 @@ static CURRENT: RwLock<Option<Arc<Hook>>> = RwLock::new(None);
 /// library in place): with the same VLAN layout it serves at once, without a warm-up wait.
 struct KeptIndex {
     layout: String,
+    /// Where the index came from: its authority carries over only to a hook reading the same.
+    source: String,
     index: Arc<crate::index::NicIndex>,
-    live: bool,
+    authority: u64,
     counters: Arc<Counters>,
+}
+
+/// What identifies the CloudStack an index was read from.
+fn source_of(cfg: &HookConfig) -> String {
+    format!("{} zone={:?} key={}", cfg.api_url, cfg.zone_id, cfg.api_key)
 }
 
 static KEPT: parking_lot::Mutex<Option<KeptIndex>> = parking_lot::Mutex::new(None);
@@ -64,7 +71,12 @@ impl Hook {
         // and the first sync runs in the background; with none, load waits up to warmup-timeout.
         let mut serve_at_once = false;
         if let Some(kept) = &kept {
-            index.adopt(kept.index.clone(), kept.live);
+            index.adopt(kept.index.clone());
+            // Another API, zone or key may see other VMs: serve what is known, but withdraw
+            // nothing until a complete listing from the new source.
+            if kept.source == source_of(&cfg) {
+                index.restore_authority(kept.authority);
+            }
             serve_at_once = true;
             counters.set(Stat::Nics, kept.index.len() as i64);
             log_at!(Level::Info, CLOUDSTACK_INDEX_KEPT, kept.index.len());
@@ -75,7 +87,7 @@ impl Hook {
                         log_at!(Level::Info, CLOUDSTACK_SNAPSHOT_LOADED, path.display(), saved.len());
                         serving_from = format!("the snapshot ({} NICs)", saved.len());
                         counters.set(Stat::Nics, saved.len() as i64);
-                        index.replace(saved, false);
+                        index.replace(saved);
                         serve_at_once = true;
                     }
                     Err(why) => log_at!(Level::Warn, CLOUDSTACK_SNAPSHOT_REFUSED, path.display(), why),
@@ -113,8 +125,8 @@ impl Hook {
             let index = previous.index.current();
             if !index.is_empty() {
                 let layout = snapshot::layout(&previous.cfg);
-                let counters = previous.counters.clone();
-                *KEPT.lock() = Some(KeptIndex { layout, index, live: previous.index.is_authoritative(), counters });
+                let (source, authority, counters) = (source_of(&previous.cfg), previous.index.authority(), previous.counters.clone());
+                *KEPT.lock() = Some(KeptIndex { layout, source, index, authority, counters });
             }
         }
     }

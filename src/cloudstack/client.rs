@@ -1,19 +1,21 @@
-//! The CloudStack API client: every VM with its NICs, paged, in two passes (VMs outside
-//! projects, then `projectid=-1` for project VMs), each request signed. Runs only on the
-//! background sync thread, never on Kea's packet path.
+//! The CloudStack API client (transport): pages of `listVirtualMachines` with their NICs, in
+//! two passes (VMs outside projects, then `projectid=-1` for project VMs), and single VMs by id,
+//! each request signed. What a listing proves is decided elsewhere (`refresh::listing`). Runs
+//! only on the background sync thread, never on Kea's packet path.
 use super::model::{ListVmsAnswer, Vm};
 use super::signature::signed_query;
 use super::tls;
 use crate::config::HookConfig;
 use std::fmt;
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 /// Never read more pages than this in one pass, whatever `count` says.
 const MAX_PAGES: u32 = 100_000;
-/// A page larger than this is not a CloudStack answer.
-const MAX_PAGE_BYTES: u64 = 256 * 1024 * 1024;
+/// A page larger than this is refused, not read into memory whole (500 VMs with their NICs are a
+/// few MiB).
+const MAX_PAGE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Why a listing failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,8 +24,10 @@ pub enum ApiError {
     Transport(String),
     /// CloudStack answered with an error code.
     Status { code: u16, text: String },
-    /// The answer was not a listing (truncated, not JSON, wrong shape).
+    /// The answer was not a listing (truncated, not JSON, wrong shape, too large).
     Body(String),
+    /// The hook is stopping: the listing was given up between requests.
+    Stopped,
 }
 
 impl fmt::Display for ApiError {
@@ -32,6 +36,7 @@ impl fmt::Display for ApiError {
             ApiError::Transport(text) => write!(f, "no answer from the API: {text}"),
             ApiError::Status { code, text } => write!(f, "API error {code}: {text}"),
             ApiError::Body(text) => write!(f, "unusable API answer: {text}"),
+            ApiError::Stopped => f.write_str("given up: the hook is stopping"),
         }
     }
 }
@@ -49,6 +54,34 @@ pub struct ApiClient {
     /// What the TLS certificate was checked against, for error messages.
     trusted: String,
     progress: Option<Box<dyn Fn(usize) + Send + Sync>>,
+    /// VMs read so far, over all passes (for `progress`).
+    read: AtomicUsize,
+}
+
+/// A pass of the listing: CloudStack lists project VMs only when asked with `projectid=-1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    OutsideProjects,
+    InProjects,
+}
+
+impl Pass {
+    /// Both passes, in the order a listing reads them.
+    pub const ALL: [Pass; 2] = [Pass::OutsideProjects, Pass::InProjects];
+
+    fn project(self) -> Option<&'static str> {
+        match self {
+            Pass::OutsideProjects => None,
+            Pass::InProjects => Some("-1"),
+        }
+    }
+}
+
+/// One page of a pass as CloudStack answered it; `count` is its total for the whole pass.
+#[derive(Debug)]
+pub struct Page {
+    pub count: Option<u64>,
+    pub vms: Vec<Vm>,
 }
 
 impl ApiClient {
@@ -56,7 +89,13 @@ impl ApiClient {
     /// verified against the CAs of `ca-file` if given, else the system trust store, and must name
     /// the URL's host (or IP address).
     pub fn new(cfg: &HookConfig, secret: &str) -> ApiClient {
-        let mut agent = ureq::AgentBuilder::new().timeout(cfg.request_timeout).redirects(0);
+        // ureq's own connect timeout is 30 s and its name resolution has none: both are bounded
+        // by request-timeout too, so that a stop never waits on them for longer.
+        let mut agent = ureq::AgentBuilder::new()
+            .timeout(cfg.request_timeout)
+            .timeout_connect(cfg.request_timeout)
+            .resolver(super::resolver::BoundedResolver::new(cfg.request_timeout))
+            .redirects(0);
         if let Some(ca) = &cfg.ca_file {
             agent = agent.tls_config(ca.client_config());
         }
@@ -69,6 +108,7 @@ impl ApiClient {
             zone_id: cfg.zone_id.clone(),
             trusted: tls::trusted(cfg.ca_file.as_ref()),
             progress: None,
+            read: AtomicUsize::new(0),
         }
     }
 
@@ -78,34 +118,46 @@ impl ApiClient {
         self
     }
 
-    /// Every VM the account can see, handed over page by page (outside projects, then in them).
-    /// Gives up between pages once `stop` is set; a failed page fails the whole listing.
-    pub fn for_each_page(&self, stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<usize, ApiError> {
-        let mut read = self.list_vms_pass(None, stop, 0, page)?;
-        read = self.list_vms_pass(Some("-1"), stop, read, page)?;
-        Ok(read)
-    }
-
-    fn list_vms_pass(&self, project: Option<&str>, stop: &AtomicBool, mut read: usize, sink: &mut dyn FnMut(Vec<Vm>)) -> Result<usize, ApiError> {
-        let mut in_pass = 0;
+    /// Page through one pass of the listing, handing each non-empty page to `take`, which says
+    /// whether to ask for the next one. An empty page ends the pass. Gives up between pages once
+    /// `stop` is set; a failed page fails the pass.
+    pub fn page_through(&self, pass: Pass, stop: &AtomicBool, take: &mut dyn FnMut(Page) -> bool) -> Result<(), ApiError> {
         for page in 1..=MAX_PAGES {
             if stop.load(Ordering::Relaxed) {
-                return Err(ApiError::Transport("stopped".to_string()));
+                return Err(ApiError::Stopped);
             }
-            let body = self.list_vms_page(project, page)?;
-            let got = body.virtualmachine.len();
-            let total = body.count.unwrap_or(0) as usize;
-            read += got;
-            in_pass += got;
-            sink(body.virtualmachine);
+            let body = self.list_vms_page(pass.project(), page)?;
+            if body.virtualmachine.is_empty() {
+                return Ok(());
+            }
+            let read = self.read.fetch_add(body.virtualmachine.len(), Ordering::Relaxed) + body.virtualmachine.len();
             if let Some(progress) = &self.progress {
                 progress(read);
             }
-            if got == 0 || got < self.page_size as usize || in_pass >= total {
-                return Ok(read);
+            if !take(Page { count: body.count, vms: body.virtualmachine }) {
+                return Ok(());
             }
         }
         Err(ApiError::Body(format!("more than {MAX_PAGES} pages")))
+    }
+
+    /// One VM by id, in whatever state (`listVirtualMachines id=…`), or None when CloudStack lists
+    /// nothing for it: it was expunged.
+    pub fn lookup_vm(&self, id: &str) -> Result<Option<Vm>, ApiError> {
+        let mut params = vec![
+            ("command", "listVirtualMachines".to_string()),
+            ("listall", "true".to_string()),
+            ("details", "nics".to_string()),
+            ("id", id.to_string()),
+            ("response", "json".to_string()),
+        ];
+        if let Some(zone) = &self.zone_id {
+            params.push(("zoneid", zone.clone()));
+        }
+        let query = signed_query(&params, &self.api_key, &self.secret, SystemTime::now());
+        let answer: ListVmsAnswer = serde_json::from_str(&self.get(&query)?)
+            .map_err(|e| ApiError::Body(format!("listVirtualMachines id={id}: {e}")))?;
+        Ok(answer.listvirtualmachinesresponse.virtualmachine.into_iter().find(|vm| vm.id == id))
     }
 
     fn list_vms_page(&self, project: Option<&str>, page: u32) -> Result<super::model::ListVmsBody, ApiError> {
@@ -147,9 +199,12 @@ fn read_body(response: ureq::Response) -> Result<String, ApiError> {
     let mut body = String::new();
     response
         .into_reader()
-        .take(MAX_PAGE_BYTES)
+        .take(MAX_PAGE_BYTES + 1)
         .read_to_string(&mut body)
         .map_err(|e| ApiError::Transport(format!("reading the answer: {e}")))?;
+    if body.len() as u64 > MAX_PAGE_BYTES {
+        return Err(ApiError::Body(format!("an answer larger than {} MiB", MAX_PAGE_BYTES >> 20)));
+    }
     Ok(body)
 }
 

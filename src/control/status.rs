@@ -43,6 +43,13 @@ pub fn status(hook: &Hook) -> Value {
         "nics": index.len(),
         "vms-read": index.vms_read(),
         "authoritative": hook.index.is_authoritative(),
+        "authority": {
+            "max-age-seconds": hook.cfg.authority_max_age.as_secs(),
+            "seconds-left": hook.index.authority_left().as_secs(),
+            "last-complete-listing": sync.last_complete.map(iso8601_utc),
+            "withdrawals": if hook.index.is_authoritative() { "on" } else { "off: no complete listing younger than authority-max-age" },
+        },
+        "last-listing-incomplete": sync.last_incomplete,
         "vlans": vlans,
         "sync-running": sync.running,
         "last-sync": {
@@ -54,7 +61,7 @@ pub fn status(hook: &Hook) -> Value {
         "last-success": sync.last_success.map(iso8601_utc),
         "failures-in-row": sync.failures_in_row,
         "next-sync-seconds": sync.next_periodic.map(|t| t.saturating_duration_since(Instant::now()).as_secs()),
-        "refused-count": index.refused().len(),
+        "refused-count": index.refused_count(),
         "refused": refused,
         "counters": counters,
     });

@@ -50,18 +50,27 @@ impl<'a> IndexBuilder<'a> {
         let Some(vlan) = nic.vlan().and_then(|tag| self.cfg.vlan_of(&vm.zoneid, tag)) else {
             return; // untagged or not a VLAN we serve
         };
-        let candidate = match place(vm, nic, vlan, self.cfg.delegated_length) {
-            Ok(candidate) => candidate,
+        match place(vm, nic, vlan, self.cfg.delegated_length) {
+            Ok(candidate) => self.insert(candidate),
             Err(reason) => {
                 let mac = Mac::parse_text(nic.macaddress.as_deref().unwrap_or(""));
                 self.refused.push(refusal(vm, nic, vlan.vlan, mac, reason));
-                return;
             }
-        };
-        if let Some(first) = self.seen_macs.insert((candidate.mac, vlan.slot), candidate.prefix) {
+        }
+    }
+
+    /// Keep a NIC of the previous index that this listing could not speak for (an incomplete
+    /// listing lacks it and nothing confirmed its VM gone).
+    pub fn keep(&mut self, nic: &IndexedNic) {
+        self.insert(nic.clone());
+    }
+
+    fn insert(&mut self, candidate: IndexedNic) {
+        if let Some(first) = self.seen_macs.insert((candidate.mac, candidate.slot), candidate.prefix) {
             let holder = self.winners.get(&first).map_or("another", |n| n.nic_id.as_str());
             let reason = format!("MAC also on NIC {holder} of the same VLAN");
-            self.refused.push(refusal(vm, nic, vlan.vlan, Some(candidate.mac), reason));
+            let (nic_id, vm_id) = (candidate.nic_id, candidate.vm_id);
+            self.refused.push(RefusedNic { mac: Some(candidate.mac), vlan: candidate.vlan, nic_id, vm_id, reason });
             return;
         }
         match self.winners.entry(candidate.prefix) {

@@ -2,7 +2,7 @@
 use crate::mac::Mac;
 use ipnet::Ipv6Net;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// A NIC that gets a prefix.
@@ -75,9 +75,17 @@ pub struct NicIndex {
     nics: HashMap<u64, IndexedNic, BuildHasherDefault<KeyHasher>>,
     /// Prefix key -> (MAC, VLAN) key, for renewals that name no MAC.
     by_prefix: HashMap<u128, u64, BuildHasherDefault<KeyHasher>>,
+    /// The first REFUSED_KEPT refusals (a cloud of broken NICs must not grow the hook's memory).
     refused: Vec<RefusedNic>,
+    refused_count: usize,
+    /// Every refused MAC: a client whose NIC CloudStack lists but the index refused is known,
+    /// and its retransmissions never ask for an early sync.
+    refused_macs: HashSet<u64, BuildHasherDefault<KeyHasher>>,
     vms_read: usize,
 }
+
+/// How many refused NICs an index keeps the details of (all are counted).
+pub const REFUSED_KEPT: usize = 1000;
 
 impl NicIndex {
     /// An index of these NICs (already free of collisions) and refusals.
@@ -85,7 +93,21 @@ impl NicIndex {
         let nics: HashMap<u64, IndexedNic, BuildHasherDefault<KeyHasher>> =
             nics.into_iter().map(|nic| (key(nic.mac, nic.slot), nic)).collect();
         let by_prefix = nics.iter().map(|(k, nic)| (prefix_key(nic.prefix), *k)).collect();
-        NicIndex { nics, by_prefix, refused, vms_read }
+        let mut refused = refused;
+        let refused_macs = refused.iter().filter_map(|r| r.mac).map(Mac::as_u64).collect();
+        let refused_count = refused.len();
+        refused.truncate(REFUSED_KEPT);
+        NicIndex { nics, by_prefix, refused, refused_count, refused_macs, vms_read }
+    }
+
+    /// Does CloudStack list a NIC with this MAC that the index refused?
+    pub fn is_refused(&self, mac: Mac) -> bool {
+        self.refused_macs.contains(&mac.as_u64())
+    }
+
+    /// How many NICs were refused (`refused()` has the first REFUSED_KEPT).
+    pub fn refused_count(&self) -> usize {
+        self.refused_count
     }
 
     /// The NIC with this MAC on the VLAN entry at `slot`.
@@ -109,7 +131,7 @@ impl NicIndex {
         self.nics.is_empty()
     }
 
-    /// NICs refused at build time.
+    /// NICs refused at build time (the first REFUSED_KEPT).
     pub fn refused(&self) -> &[RefusedNic] {
         &self.refused
     }

@@ -1,15 +1,19 @@
 //! The sync thread. It owns all waiting on CloudStack; Kea's threads only ever take a short
 //! lock to ask for a sync or read the status.
+use super::absence::Absences;
 use super::index_cell::IndexCell;
 use super::source::NicSource;
+use crate::cloudstack::ApiError;
 use crate::config::HookConfig;
 use crate::counters::{Counters, Stat};
+use super::listing::Completeness;
 use crate::index::{snapshot, IndexBuilder, NicIndex};
 use crate::log::{Level, DBG_SYNC};
 use crate::log_at;
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashSet;
-use std::sync::atomic::AtomicBool;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -45,6 +49,10 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
     pub failures_in_row: u64,
     pub next_periodic: Option<Instant>,
+    /// When the last complete listing was read.
+    pub last_complete: Option<SystemTime>,
+    /// Why the last listing was incomplete (None: it was complete, or none yet).
+    pub last_incomplete: Option<String>,
 }
 
 /// A listing smaller than this share of the current index is held for confirmation.
@@ -76,6 +84,31 @@ struct Shared {
     stopping: AtomicBool,
     /// The previous sync was held back as a shrink: the next shrunk one confirms it.
     shrink_held: Mutex<bool>,
+    /// VMs of the index that listings lacked.
+    absences: Mutex<Absences>,
+    /// The index has been authoritative since the last time it was said that it is not.
+    authority_noted: AtomicBool,
+}
+
+/// How long stop() waits for the sync thread before leaving it to finish its request alone.
+const STOP_WAIT: Duration = Duration::from_millis(500);
+
+/// Sync threads that were stopped mid-request: the next sync thread joins them before it starts
+/// (each ends within request-timeout), so two never sync at once and none is leaked.
+static RETIRING: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// A thread-local whose destructor the sync thread registers with the C library
+/// (`__cxa_thread_atexit_impl`): glibc does not unmap a library while one of its threads has such
+/// a destructor pending, so a thread left to finish a request never returns into unmapped code,
+/// even when Kea unloads the library at shutdown.
+struct LibraryPin;
+
+impl Drop for LibraryPin {
+    fn drop(&mut self) {}
+}
+
+thread_local! {
+    static LIBRARY_PIN: LibraryPin = const { LibraryPin };
 }
 
 /// Owns the sync thread: started by load, stopped and joined by unload (or drop).
@@ -87,6 +120,7 @@ pub struct Refresher {
 impl Refresher {
     /// Start the thread; its first sync (warm-up) begins at once.
     pub fn start(cfg: HookConfig, source: Box<dyn NicSource>, index: Arc<IndexCell>, counters: Arc<Counters>) -> std::io::Result<Refresher> {
+        let noted = index.is_authoritative();
         let shared = Arc::new(Shared {
             cfg,
             source,
@@ -98,9 +132,18 @@ impl Refresher {
             attempted: Condvar::new(),
             stopping: AtomicBool::new(false),
             shrink_held: Mutex::new(false),
+            absences: Mutex::new(Absences::default()),
+            authority_noted: AtomicBool::new(noted),
         });
         let worker = shared.clone();
-        let thread = std::thread::Builder::new().name("cloudstack-sync".into()).spawn(move || worker.run())?;
+        let retiring = std::mem::take(&mut *RETIRING.lock());
+        let thread = std::thread::Builder::new().name("cloudstack-sync".into()).spawn(move || {
+            LIBRARY_PIN.with(|_| {});
+            for earlier in retiring {
+                let _ = earlier.join();
+            }
+            worker.run()
+        })?;
         Ok(Refresher { shared, thread: Mutex::new(Some(thread)) })
     }
 
@@ -135,14 +178,22 @@ impl Refresher {
         self.shared.status.lock().clone()
     }
 
-    /// Stop the thread and wait for it (a request under way ends at its timeout at most).
+    /// Stop the thread. Returns within STOP_WAIT whatever CloudStack does: a thread still inside
+    /// a request is left to end it (within request-timeout), throws its result away, and is
+    /// joined by the next sync thread.
     pub fn stop(&self) {
-        self.shared.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.shared.stopping.store(true, Ordering::Relaxed);
         self.shared.control.lock().stop = true;
         self.shared.wake.notify_all();
-        let thread = self.thread.lock().take();
-        if let Some(thread) = thread {
+        let Some(thread) = self.thread.lock().take() else { return };
+        let deadline = Instant::now() + STOP_WAIT;
+        while !thread.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if thread.is_finished() {
             let _ = thread.join();
+        } else {
+            RETIRING.lock().push(thread);
         }
     }
 }
@@ -154,6 +205,14 @@ impl Drop for Refresher {
 }
 
 impl Shared {
+    /// Say once, when it happens, that the index can no longer withdraw prefixes.
+    fn note_authority(&self) {
+        let authoritative = self.index.is_authoritative();
+        if self.authority_noted.swap(authoritative, Ordering::Relaxed) && !authoritative {
+            log_at!(Level::Warn, CLOUDSTACK_AUTHORITY_LAPSED, self.cfg.authority_max_age.as_secs());
+        }
+    }
+
     fn run(&self) {
         // With an empty index load() waits for the first sync: that one runs at Kea's own priority
         // (there is no packet to yield to yet). Every other sync yields to packets.
@@ -163,7 +222,22 @@ impl Shared {
         }
         let mut next_periodic = Instant::now() + self.cfg.refresh_interval;
         while let Some(reason) = self.next_sync(next_periodic) {
-            self.sync_once(reason);
+            // A panic in a sync is logged and the thread goes on syncing (parking_lot's locks
+            // are not poisoned by it).
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.sync_once(reason))) {
+                let text = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic".to_string());
+                log_at!(Level::Error, CLOUDSTACK_SYNC_PANICKED, text);
+                let mut status = self.status.lock();
+                status.running = false;
+                status.attempts += 1;
+                drop(status);
+                self.attempted.notify_all();
+            }
+            self.note_authority();
             self.lower_priority(&mut lowered);
             next_periodic = Instant::now() + self.cfg.refresh_interval;
             self.status.lock().next_periodic = Some(next_periodic);
@@ -221,23 +295,52 @@ impl Shared {
         // Pages go straight into the builder: a sync never holds the whole listing.
         let mut builder = IndexBuilder::new(&self.cfg, Some(&previous));
         let outcome = self.source.list_vms(&self.stopping, &mut |page| builder.add(&page));
+        let result = outcome.map(|listing| {
+            // What the listing could not speak for is settled by lookups, or kept.
+            let settled = self.absences.lock().settle(&previous, &listing, &mut builder, &mut |id| {
+                if self.stopping.load(Ordering::Relaxed) {
+                    return Err(ApiError::Stopped);
+                }
+                self.source.lookup_vm(id)
+            });
+            if settled != Default::default() {
+                log_at!(Level::Info, CLOUDSTACK_SYNC_ABSENT_SETTLED, settled.found_alive, settled.confirmed_gone, settled.kept, settled.dropped_twice_absent);
+            }
+            (builder.finish(), listing.completeness())
+        });
         let duration = started.elapsed();
-        let result = outcome.map(|()| builder.finish());
+        if self.stopping.load(Ordering::Relaxed) {
+            // Cut short by unload: nothing of it is used, and it is no failure.
+            log_at!(Level::Debug(DBG_SYNC), CLOUDSTACK_SYNC_STOPPED);
+            self.status.lock().running = false;
+            return;
+        }
         let mut status = self.status.lock();
         status.running = false;
         status.attempts += 1;
         status.last_finished = Some(SystemTime::now());
         status.last_duration = Some(duration);
         match result {
-            Ok(index) => {
+            Ok((index, completeness)) => {
                 if status.failures_in_row > 0 {
                     log_at!(Level::Info, CLOUDSTACK_SYNC_RECOVERED, status.failures_in_row);
                 }
                 status.failures_in_row = 0;
                 status.last_error = None;
                 status.last_success = status.last_finished;
+                let complete = completeness.is_complete();
+                match completeness {
+                    Completeness::Complete => {
+                        status.last_complete = status.last_finished;
+                        status.last_incomplete = None;
+                    }
+                    Completeness::Incomplete(why) => {
+                        log_at!(Level::Info, CLOUDSTACK_SYNC_INCOMPLETE, why);
+                        status.last_incomplete = Some(why);
+                    }
+                }
                 drop(status);
-                self.adopt(index, previous, duration);
+                self.adopt(index, previous, duration, complete);
                 // Counted once the result is in place (served, and on disk when configured).
                 self.counters.bump(Stat::SyncOk);
             }
@@ -255,7 +358,7 @@ impl Shared {
 
     /// Take `index` as current. `previous` is let go of before the swap, so that the old index
     /// is freed here, on the sync thread, and not by a packet (see index_cell's `retire`).
-    fn adopt(&self, index: NicIndex, previous: Arc<NicIndex>, duration: Duration) {
+    fn adopt(&self, index: NicIndex, previous: Arc<NicIndex>, duration: Duration, complete: bool) {
         {
             let mut held = self.shrink_held.lock();
             if shrunk(index.len(), previous.len()) && !*held {
@@ -279,15 +382,18 @@ impl Shared {
             index.per_vlan().len(),
             duration.as_millis(),
             index.vms_read(),
-            index.refused().len()
+            index.refused_count()
         );
         self.counters.set(Stat::Nics, index.len() as i64);
-        self.counters.set(Stat::RefusedCollision, index.refused().len() as i64);
+        self.counters.set(Stat::RefusedCollision, index.refused_count() as i64);
         let now = SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
         self.counters.set(Stat::LastSyncTime, now as i64);
         // Serve the new index first; the snapshot (a write and an fsync) follows.
         let index = Arc::new(index);
-        self.index.adopt(index.clone(), true);
+        self.index.adopt(index.clone());
+        if complete {
+            self.index.grant_authority(self.cfg.authority_max_age);
+        }
         if let Some(path) = &self.cfg.snapshot_file {
             if let Err(error) = snapshot::write(path, &index, &self.cfg) {
                 log_at!(Level::Warn, CLOUDSTACK_SNAPSHOT_WRITE_FAILED, path.display(), error);
@@ -299,7 +405,8 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloudstack::{ApiError, Vm};
+    use crate::cloudstack::Vm;
+    use crate::refresh::listing::Listing;
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -309,11 +416,18 @@ mod tests {
     }
 
     impl NicSource for Arc<Scripted> {
-        fn list_vms(&self, _stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<(), ApiError> {
+        fn list_vms(&self, _stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<Listing, ApiError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let mut answers = self.answers.lock();
             let answer = if answers.len() > 1 { answers.remove(0) } else { answers[0].clone() };
-            answer.map(page)
+            let vms = answer?;
+            let listing = Listing::of(&vms);
+            page(vms);
+            Ok(listing)
+        }
+
+        fn lookup_vm(&self, _id: &str) -> Result<Option<Vm>, ApiError> {
+            Err(ApiError::Transport("scripted: no lookups".into()))
         }
     }
 
@@ -408,6 +522,87 @@ mod tests {
         assert!(!shrunk(0, 9));
         assert!(!shrunk(20, 40));
         assert!(shrunk(19, 40));
+    }
+
+    /// A source whose listing panics once, then answers.
+    struct PanicsOnce {
+        panicked: AtomicBool,
+    }
+
+    impl NicSource for Arc<PanicsOnce> {
+        fn list_vms(&self, _stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<Listing, ApiError> {
+            if !self.panicked.swap(true, Ordering::SeqCst) {
+                panic!("a bug in the listing");
+            }
+            let vms = one_vm();
+            let listing = Listing::of(&vms);
+            page(vms);
+            Ok(listing)
+        }
+
+        fn lookup_vm(&self, _id: &str) -> Result<Option<Vm>, ApiError> {
+            Ok(None)
+        }
+    }
+
+    #[test]
+    fn a_panic_in_a_sync_is_survived_and_syncing_goes_on() {
+        let source = Arc::new(PanicsOnce { panicked: AtomicBool::new(false) });
+        let cell = Arc::new(IndexCell::default());
+        let refresher = Refresher::start(cfg(0), Box::new(source), cell.clone(), Arc::default()).unwrap();
+        assert!(!refresher.wait_first_attempt(Duration::from_secs(5)), "the first sync panicked");
+        sync_and_wait(&refresher);
+        assert_eq!(cell.current().len(), 1, "the next sync ran and served");
+        assert!(cell.is_authoritative());
+    }
+
+    /// A source whose listing blocks until told, as a CloudStack that accepts and never answers.
+    struct Hangs {
+        release: Mutex<bool>,
+        released: Condvar,
+    }
+
+    impl NicSource for Arc<Hangs> {
+        fn list_vms(&self, _stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<Listing, ApiError> {
+            let mut release = self.release.lock();
+            while !*release {
+                self.released.wait(&mut release);
+            }
+            let vms = one_vm();
+            let listing = Listing::of(&vms);
+            page(vms);
+            Ok(listing)
+        }
+
+        fn lookup_vm(&self, _id: &str) -> Result<Option<Vm>, ApiError> {
+            Ok(None)
+        }
+    }
+
+    #[test]
+    fn stop_returns_at_once_while_a_request_hangs_and_the_hung_sync_is_thrown_away() {
+        let hangs = Arc::new(Hangs { release: Mutex::new(false), released: Condvar::new() });
+        let cell = Arc::new(IndexCell::default());
+        let refresher = Refresher::start(cfg(0), Box::new(hangs.clone()), cell.clone(), Arc::default()).unwrap();
+        assert!(!refresher.wait_first_attempt(Duration::from_millis(100)));
+        let started = Instant::now();
+        refresher.stop();
+        assert!(started.elapsed() < Duration::from_secs(1), "stop waited {:?}", started.elapsed());
+        // The next hook's thread joins the old one before it syncs (RETIRING is shared by every
+        // test here, so this only shows that it then serves; the old one is released first).
+        *hangs.release.lock() = true;
+        hangs.released.notify_all();
+        let (next, _source, next_cell) = start(vec![Ok(one_vm())], 0);
+        assert!(next.wait_first_attempt(Duration::from_secs(5)));
+        assert_eq!(next_cell.current().len(), 1);
+        // The old thread holds the old cell until it ends.
+        drop(refresher);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&cell) > 1 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert_eq!(Arc::strong_count(&cell), 1, "the hung thread ended");
+        assert_eq!(cell.current().len(), 0, "the stopped sync used nothing of what it got");
     }
 
     #[test]

@@ -1,13 +1,18 @@
 //! Where a sync reads VMs from.
+use super::listing::{list_all, Listing};
 use crate::cloudstack::{ApiClient, ApiError, Vm};
 use crate::config::HookConfig;
 use std::sync::atomic::AtomicBool;
 
-/// Something that lists every VM with its NICs.
+/// Something that lists every VM with its NICs, and looks one up.
 pub trait NicSource: Send + Sync {
-    /// The full listing, handed to `page` piece by piece, or why it could not be had (then
-    /// what was handed over must be thrown away). Gives up between pages once `stop` is set.
-    fn list_vms(&self, stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<(), ApiError>;
+    /// The listing, handed to `page` piece by piece (each VM once), with what it proves; or
+    /// why it could not be had (then what was handed over must be thrown away). Gives up
+    /// between pages once `stop` is set.
+    fn list_vms(&self, stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<Listing, ApiError>;
+
+    /// One VM by id in whatever state; None when CloudStack lists nothing for it (expunged).
+    fn lookup_vm(&self, id: &str) -> Result<Option<Vm>, ApiError>;
 }
 
 /// The CloudStack API of the configuration. The secret is read at each sync, so a rotated
@@ -21,12 +26,19 @@ impl CloudStackSource {
     pub fn new(cfg: HookConfig) -> CloudStackSource {
         CloudStackSource { cfg }
     }
+
+    fn client(&self) -> Result<ApiClient, ApiError> {
+        let secret = self.cfg.secret_key().map_err(|e| ApiError::Transport(e.to_string()))?;
+        Ok(ApiClient::new(&self.cfg, &secret))
+    }
 }
 
 impl NicSource for CloudStackSource {
-    fn list_vms(&self, stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<(), ApiError> {
-        let secret = self.cfg.secret_key().map_err(|e| ApiError::Transport(e.to_string()))?;
-        let client = ApiClient::new(&self.cfg, &secret);
-        client.for_each_page(stop, page).map(|_| ())
+    fn list_vms(&self, stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<Listing, ApiError> {
+        list_all(&self.client()?, stop, page)
+    }
+
+    fn lookup_vm(&self, id: &str) -> Result<Option<Vm>, ApiError> {
+        self.client()?.lookup_vm(id)
     }
 }

@@ -32,7 +32,7 @@ pub fn run(args: &Args) -> Result<u8, String> {
         out!("no NIC refused");
         Ok(0)
     } else {
-        out!("{} NICs refused", index.refused().len());
+        out!("{} NICs refused", index.refused_count());
         Ok(1)
     }
 }

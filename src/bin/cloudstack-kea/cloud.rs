@@ -2,6 +2,7 @@
 use dhcp_cloudstack::cloudstack::ApiClient;
 use dhcp_cloudstack::config::HookConfig;
 use dhcp_cloudstack::index::{IndexBuilder, NicIndex};
+use dhcp_cloudstack::refresh::listing::{list_all, Completeness};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::AtomicBool;
 
@@ -33,9 +34,13 @@ pub fn read_index(cfg: &HookConfig) -> Result<NicIndex, String> {
     }
     // Pages go straight into the index, as in the hook's sync.
     let mut builder = IndexBuilder::new(cfg, None);
-    let read = client.for_each_page(&AtomicBool::new(false), &mut |page| builder.add(&page)).map_err(|e| e.to_string())?;
+    let listing = list_all(&client, &AtomicBool::new(false), &mut |page| builder.add(&page)).map_err(|e| e.to_string())?;
     if terminal {
-        eprintln!("\rreading VMs from the API: {read} done");
+        eprintln!("\rreading VMs from the API: done");
+    }
+    if let Completeness::Incomplete(why) = listing.completeness() {
+        // CloudStack changed while it was paged through: what is shown may lack a few NICs.
+        eprintln!("cloudstack-kea: warning: the listing is incomplete ({why}); run again for a whole picture");
     }
     Ok(builder.finish())
 }
