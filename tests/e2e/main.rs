@@ -9,5 +9,6 @@ mod demo;
 mod lab_selftest;
 mod operations_stories;
 mod reliability_stories;
+mod sync_stories;
 mod trust_stories;
 mod tls_stories;

@@ -11,13 +11,13 @@ use crate::core_stories::{
 use crate::lab::dhcp6::{Answer, Client, MacCarrier, Router};
 use crate::lab::{wait_until, Lab, LabSpec};
 
-fn stat(lab: &Lab, name: &str) -> i64 {
+pub(crate) fn stat(lab: &Lab, name: &str) -> i64 {
     let answer = lab.control(json!({"command": "statistic-get", "arguments": {"name": name}}));
     answer["arguments"][name][0][0].as_i64().unwrap_or_else(|| panic!("{name} missing: {answer}"))
 }
 
 /// Asks for a sync and waits until it has been served.
-fn resync(lab: &Lab) {
+pub(crate) fn resync(lab: &Lab) {
     let before = lab.control(json!({"command": "cloudstack-status"}))["arguments"]["counters"]["cloudstack.sync-ok"].as_i64();
     lab.control(json!({"command": "cloudstack-resync"}));
     let synced = wait_until(Duration::from_secs(15), || {
@@ -27,7 +27,7 @@ fn resync(lab: &Lab) {
 }
 
 /// The delegation of `prefix` in `answer`, withdrawn or not.
-fn lifetimes_of(answer: &Answer, prefix: &str) -> (u32, u32) {
+pub(crate) fn lifetimes_of(answer: &Answer, prefix: &str) -> (u32, u32) {
     let found = answer.prefixes.iter().find(|p| format!("{}/{}", p.prefix, p.len) == prefix);
     let found = found.unwrap_or_else(|| panic!("{prefix} is in the answer: {:?}", answer.prefixes));
     (found.preferred, found.valid)
@@ -76,7 +76,7 @@ fn a_tenant_posing_as_the_router_gets_nothing_and_the_victim_keeps_its_prefix() 
 }
 
 /// Writes a changed Kea config and asks Kea to reload it; returns Kea's answer.
-fn reload_with(lab: &Lab, change: impl FnOnce(&mut Value)) -> Value {
+pub(crate) fn reload_with(lab: &Lab, change: impl FnOnce(&mut Value)) -> Value {
     let path = lab.kea_config_path();
     let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     change(&mut config);

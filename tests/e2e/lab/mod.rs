@@ -321,6 +321,20 @@ impl Lab {
         self.serving = true;
     }
 
+    /// Sends kea-dhcp6 SIGTERM (what `systemctl stop` does) and waits, up to 30 s, for it to exit:
+    /// how long it took and its exit code. Kea stays stopped (`restart_kea` is not possible after it).
+    pub fn stop_kea_timed(&mut self) -> (Duration, i64) {
+        self.serving = false;
+        let started = Instant::now();
+        host::run_quietly("docker", &["kill", "-s", "TERM", self.kea.name()]);
+        let exited = wait_until(Duration::from_secs(30), || !self.kea.kea_running());
+        let took = started.elapsed();
+        assert!(exited, "lab: Kea did not exit within 30 s of SIGTERM.\nKea's log:\n{}", self.kea_log());
+        let code = host::output("docker", &["inspect", "-f", "{{.State.ExitCode}}", self.kea.name()]);
+        let code = String::from_utf8_lossy(&code.stdout).trim().parse().unwrap_or(-1);
+        (took, code)
+    }
+
     /// Stops Kea, runs `while_stopped`, starts a new container and runs `watch` while it comes up
     /// (benchmarks time the first reply); then waits until Kea serves, as `restart_kea` does.
     pub fn restart_kea_while<T>(&mut self, while_stopped: impl FnOnce(&Lab), watch: impl FnOnce(&Lab) -> T) -> T {
