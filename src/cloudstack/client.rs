@@ -241,3 +241,61 @@ fn transport_cause(transport: &ureq::Transport, trusted: &str) -> String {
 #[cfg(all(test, feature = "test-tools"))]
 #[path = "client_tls_tests.rs"]
 mod tls_tests;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    /// A one-shot plain-HTTP server on loopback answering `body_len` bytes of a JSON-ish body.
+    fn serve_once(body_len: usize) -> u16 {
+        let listener = TcpListener::bind("[::1]:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (socket, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(socket.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            let mut socket = socket;
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {body_len}\r\n\r\n");
+            socket.write_all(head.as_bytes()).unwrap();
+            let chunk = vec![b' '; 1 << 20];
+            let mut left = body_len;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                if socket.write_all(&chunk[..n]).is_err() {
+                    return; // the client stopped reading: what this test wants
+                }
+                left -= n;
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn a_page_larger_than_64_mib_is_refused_not_read_whole() {
+        let port = serve_once(64 * 1024 * 1024 + 1);
+        let cfg = HookConfig::from_json(&serde_json::json!({
+            "api-url": format!("http://[::1]:{port}/client/api"), "allow-plain-http": true, "api-key": "k", "api-secret": "s",
+            "trusted-relays": ["fd00::/8"], "vlans": [{"vlan": 709, "interface-id": "VLAN709", "prefix": "2a00:f10:500::/40"}]
+        }))
+        .unwrap();
+        let client = ApiClient::new(&cfg, "s");
+        let outcome = client.page_through(Pass::OutsideProjects, &AtomicBool::new(false), &mut |_| true);
+        assert_eq!(outcome, Err(ApiError::Body("an answer larger than 64 MiB".into())));
+    }
+
+    #[test]
+    fn a_stopping_hook_asks_for_no_page() {
+        let cfg = HookConfig::from_json(&serde_json::json!({
+            "api-url": "http://[::1]:9/client/api", "allow-plain-http": true, "api-key": "k", "api-secret": "s",
+            "trusted-relays": ["fd00::/8"], "vlans": [{"vlan": 709, "interface-id": "VLAN709", "prefix": "2a00:f10:500::/40"}]
+        }))
+        .unwrap();
+        let outcome = ApiClient::new(&cfg, "s").page_through(Pass::InProjects, &AtomicBool::new(true), &mut |_| true);
+        assert_eq!(outcome, Err(ApiError::Stopped));
+    }
+}
