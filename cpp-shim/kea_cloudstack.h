@@ -124,8 +124,14 @@ typedef struct {
 
 typedef enum {
     KC_RENEWAL_KEEP = 0,
-    KC_RENEWAL_WITHDRAW = 1      /* answer with preferred and valid lifetimes 0 */
+    KC_RENEWAL_WITHDRAW = 1,     /* answer with preferred and valid lifetimes 0 */
+    KC_RENEWAL_FOREIGN = 2       /* another NIC's lease: leave it as it is, answer the sender with lifetimes 0 */
 } kc_renewal_verdict;
+
+typedef struct {
+    kc_query_facts query;        /* the Release, relayed by the router */
+    kc_bytes recorded_mac;       /* as in kc_renewal_facts */
+} kc_release_facts;
 
 /* ------------------------------------------------------------------------------------------
  * Logging through Kea's logger "cloudstack-hooks". Message ids are those of
@@ -153,6 +159,7 @@ int kcs_lease6_select(void *callout_handle);
 int kcs_lease6_renew(void *callout_handle);
 int kcs_lease6_rebind(void *callout_handle);
 int kcs_pkt6_send(void *callout_handle);
+int kcs_lease6_release(void *callout_handle);
 int kcs_dhcp6_srv_configured(void *callout_handle);
 
 /** Would Kea print a message of this severity (and debug level)? */
@@ -178,6 +185,9 @@ void kc_unload(void);
 int kc_plan_query(const kc_query_facts *facts, kc_query_plan *plan);
 kc_selection_verdict kc_judge_selection(const kc_selection_facts *facts);
 kc_renewal_verdict kc_judge_renewal(const kc_renewal_facts *facts);
+/** lease6_release: may the Release free the prefix (1) or not (0)? */
+int kc_judge_release(const kc_release_facts *facts);
+
 /** pkt6_send saw a Reply that delegates the planned prefix: one delegation. */
 void kc_count_delegation(void);
 

@@ -24,7 +24,13 @@ using isc::asiolink::IOAddress;
 
 namespace {
 
-/// What pkt6_receive decided, kept in the packet's callout context for the later callouts.
+/// Prefixes of other NICs' leases a Renew may carry and must be answered withdrawn (a client
+/// has one IA_PD; a few more are room enough).
+const size_t MAX_FOREIGN = 4;
+
+/// What pkt6_receive decided, kept in the packet's callout context for the later callouts. Every
+/// Solicit, Request, Renew and Rebind that goes on to Kea with an IA_PD has one, so the later
+/// callouts never pay for a missing context (Kea throws for it).
 struct Plan {
     bool steer;                   // the NIC's prefix is planned (else: refused, reservations only)
     kc_prefix prefix;             // with steer
@@ -34,6 +40,8 @@ struct Plan {
     uint16_t vlan;                // with steer
     uint8_t nic_id[KC_NIC_ID_MAX];
     uint8_t nic_id_len;
+    uint8_t foreign_count;        // lease6_renew found these to be other NICs' leases
+    kc_prefix foreign[MAX_FOREIGN];
 };
 
 const char* const PLAN_CONTEXT = "cloudstack-plan";
@@ -75,17 +83,23 @@ bool isSolicitOrRequest(uint8_t type) {
     return type == DHCPV6_SOLICIT || type == DHCPV6_REQUEST;
 }
 
+bool isRenewOrRebind(uint8_t type) {
+    return type == DHCPV6_RENEW || type == DHCPV6_REBIND;
+}
+
 bool samePrefix(const kc_prefix& prefix, const IOAddress& address, uint8_t len) {
     return prefix.len == len && addressOf(prefix) == address;
 }
 
-// Kea's lease cache (cache-threshold, cache-max-age) answers a lease whose data did not change
-// with its remaining lifetimes and leaves the database alone, which would undo a withdrawal.
-// A client-last-transaction time behind the stored one makes Kea refuse to reuse the lease
-// (AllocEngine::setLeaseReusable, 2.6 and 3.0): the zero lifetimes are stored and sent.
+// Kea's lease cache answers a lease whose data did not change with its remaining lifetimes and
+// leaves the database alone, which would undo a withdrawal (with cache-max-age; cache-threshold
+// alone already refuses a zero valid lifetime). AllocEngine::setLeaseReusable (2.6 and 3.0)
+// refuses a lease whose age (cltt minus the stored cltt) reaches its stored valid lifetime: the
+// withdrawn lease then keeps the expiry it had, with lifetimes 0, and is stored and sent. Its cltt
+// moves forward, never back, so an HA partner (which keeps the newer cltt) takes the withdrawal.
 void keepOutOfLeaseCache(Lease6& lease) {
-    if (lease.current_cltt_ > 0) {
-        lease.cltt_ = lease.current_cltt_ - 1;
+    if (lease.current_valid_lft_ != Lease::INFINITY_LFT) {
+        lease.cltt_ = lease.current_cltt_ + lease.current_valid_lft_;
     }
 }
 
@@ -110,17 +124,28 @@ int judgeRenewal(CalloutHandle& handle, const char* callout) {
         renewal.lease = prefixOf(lease->addr_, lease->prefixlen_);
         renewal.recorded_mac = bytesOf(recorded);
         renewal.reservation = reservation.facts();
-        if (kc_judge_renewal(&renewal) == KC_RENEWAL_WITHDRAW) {
+        Plan plan;
+        const bool has_plan = planOf(handle, plan);
+        switch (kc_judge_renewal(&renewal)) {
+        case KC_RENEWAL_WITHDRAW:
             lease->preferred_lft_ = 0;
             lease->valid_lft_ = 0;
             keepOutOfLeaseCache(*lease);
             return 0;
+        case KC_RENEWAL_FOREIGN:
+            // Kea keeps the lease as it was; pkt6_send answers this sender with lifetimes 0.
+            handle.setStatus(CalloutHandle::NEXT_STEP_SKIP);
+            if (has_plan && plan.foreign_count < MAX_FOREIGN) {
+                plan.foreign[plan.foreign_count++] = renewal.lease;
+                handle.setContext(PLAN_CONTEXT, plan);
+            }
+            return 0;
+        case KC_RENEWAL_KEEP:
+            break;
         }
         // A lease delegated before the hook recorded NICs gets its record with the router's MAC
         // (stored with the renewal, when Kea writes it).
-        Plan plan;
-        if (recorded.empty() && planOf(handle, plan) && plan.steer &&
-            samePrefix(plan.prefix, lease->addr_, lease->prefixlen_)) {
+        if (recorded.empty() && has_plan && plan.steer && samePrefix(plan.prefix, lease->addr_, lease->prefixlen_)) {
             recordNic(lease, plan.mac, plan.vlan, plan.nic_id, plan.nic_id_len);
         }
     } catch (const std::exception& ex) {
@@ -129,6 +154,27 @@ int judgeRenewal(CalloutHandle& handle, const char* callout) {
         logCalloutError(callout, "unknown exception");
     }
     return 0;
+}
+
+/// Answer every prefix of `plan.foreign` in `response` with lifetimes 0.
+void withdrawForeign(const Pkt6Ptr& response, const Plan& plan) {
+    auto range = response->options_.equal_range(D6O_IA_PD);
+    for (auto it = range.first; it != range.second; ++it) {
+        Option6IAPtr ia = boost::dynamic_pointer_cast<Option6IA>(it->second);
+        if (!ia) {
+            continue;
+        }
+        auto prefixes = ia->getOptions().equal_range(D6O_IAPREFIX);
+        for (auto p = prefixes.first; p != prefixes.second; ++p) {
+            Option6IAPrefixPtr given = boost::dynamic_pointer_cast<Option6IAPrefix>(p->second);
+            for (uint8_t i = 0; given && i < plan.foreign_count; ++i) {
+                if (samePrefix(plan.foreign[i], given->getAddress(), given->getLength())) {
+                    given->setPreferred(0);
+                    given->setValid(0);
+                }
+            }
+        }
+    }
 }
 
 /// Does `response` give the planned prefix, with a valid lifetime, to the planned IA_PD?
@@ -169,10 +215,17 @@ extern "C" int kcs_pkt6_receive(void* callout_handle) {
         kc_query_plan decided;
         std::memset(&decided, 0, sizeof(decided));
         if (kc_plan_query(&facts.facts(), &decided) != 0) {
+            // No judgement (an error inside the hook): fail closed for prefixes.
+            if (facts.facts().has_ia_pd) {
+                handle.setStatus(CalloutHandle::NEXT_STEP_DROP);
+            }
             return 0;
         }
         switch (decided.verdict) {
         case KC_QUERY_LEAVE:
+            if (facts.facts().has_ia_pd && (isSolicitOrRequest(query->getType()) || isRenewOrRebind(query->getType()))) {
+                handle.setContext(PLAN_CONTEXT, planFrom(decided));
+            }
             break;
         case KC_QUERY_DROP:
             handle.setStatus(CalloutHandle::NEXT_STEP_DROP);
@@ -181,7 +234,7 @@ extern "C" int kcs_pkt6_receive(void* callout_handle) {
             Plan plan = planFrom(decided);
             if (isSolicitOrRequest(query->getType())) {
                 const IOAddress prefix = addressOf(decided.prefix);
-                clearWay(query, prefix, decided.prefix.len);
+                clearWay(query, prefix, decided.prefix.len, decided.mac);
                 plan.iaid = steerHint(query, prefix, decided.prefix.len);
             } else {
                 Option6IAPtr first = boost::dynamic_pointer_cast<Option6IA>(peekOption(query, D6O_IA_PD));
@@ -292,19 +345,58 @@ extern "C" int kcs_pkt6_send(void* callout_handle) {
         Pkt6Ptr response;
         handle.getArgument("query6", query);
         handle.getArgument("response6", response);
-        // One delegation per Reply to a Solicit (Rapid Commit) or Request, not per Advertise.
-        if (!query || !response || response->getType() != DHCPV6_REPLY || !isSolicitOrRequest(query->getType()) ||
-            !peekOption(response, D6O_IA_PD)) {
+        if (!query || !response || response->getType() != DHCPV6_REPLY || !peekOption(response, D6O_IA_PD)) {
+            return 0;
+        }
+        const uint8_t type = query->getType();
+        if (!isSolicitOrRequest(type) && !isRenewOrRebind(type)) {
             return 0;
         }
         Plan plan;
-        if (planOf(handle, plan) && plan.steer && deliversPlan(response, plan)) {
+        if (!planOf(handle, plan)) {
+            return 0;
+        }
+        if (plan.foreign_count > 0) {
+            withdrawForeign(response, plan);
+        }
+        // One delegation per Reply to a Solicit (Rapid Commit) or Request, not per Advertise.
+        if (isSolicitOrRequest(type) && plan.steer && deliversPlan(response, plan)) {
             kc_count_delegation();
         }
     } catch (const std::exception& ex) {
         logCalloutError("pkt6_send", ex.what());
     } catch (...) {
         logCalloutError("pkt6_send", "unknown exception");
+    }
+    return 0;
+}
+
+extern "C" int kcs_lease6_release(void* callout_handle) {
+    try {
+        CalloutHandle& handle = *static_cast<CalloutHandle*>(callout_handle);
+        if (handle.getStatus() != CalloutHandle::NEXT_STEP_CONTINUE) {
+            return 0;
+        }
+        Pkt6Ptr query;
+        Lease6Ptr lease;
+        handle.getArgument("query6", query);
+        handle.getArgument("lease6", lease);
+        if (!query || !lease || lease->type_ != Lease::TYPE_PD) {
+            return 0;
+        }
+        QueryFacts facts(query, Label::Always); // a refusal is logged at info level
+        const std::string recorded = recordedMac(*lease);
+        kc_release_facts release;
+        std::memset(&release, 0, sizeof(release));
+        release.query = facts.facts();
+        release.recorded_mac = bytesOf(recorded);
+        if (kc_judge_release(&release) == 0) {
+            handle.setStatus(CalloutHandle::NEXT_STEP_SKIP); // Kea keeps the lease
+        }
+    } catch (const std::exception& ex) {
+        logCalloutError("lease6_release", ex.what());
+    } catch (...) {
+        logCalloutError("lease6_release", "unknown exception");
     }
     return 0;
 }

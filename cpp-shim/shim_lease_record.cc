@@ -42,6 +42,10 @@ void recordNic(const Lease6Ptr& lease, const uint8_t mac[6], uint16_t vlan, cons
     lease->setContext(context);
 }
 
+bool sameMac(const std::string& recorded, const uint8_t mac[6]) {
+    return recorded == macText(mac);
+}
+
 std::string recordedMac(const Lease6& lease) {
     ConstElementPtr context = lease.getContext();
     if (!context || context->getType() != Element::map) {

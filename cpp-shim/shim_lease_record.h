@@ -21,6 +21,9 @@ void recordNic(const isc::dhcp::Lease6Ptr& lease, const uint8_t mac[6], uint16_t
 /// The MAC text recorded on `lease`, or "" when it holds no record.
 std::string recordedMac(const isc::dhcp::Lease6& lease);
 
+/// Is `recorded` (as recordNic writes it) this MAC?
+bool sameMac(const std::string& recorded, const uint8_t mac[6]);
+
 } // namespace cloudstack
 } // namespace isc
 

@@ -1,6 +1,7 @@
 // Kea-side steps of a plan. Decisions are Rust's; this file only carries them out.
 #include "shim_query.h"
 #include "shim_facts.h"
+#include "shim_lease_record.h"
 #include "shim_log.h"
 
 #include <dhcp/dhcp6.h>
@@ -128,7 +129,7 @@ void removeLease(const Pkt6Ptr& query, const Lease6Ptr& lease, const char* why) 
 
 } // namespace
 
-void clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len) {
+void clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len, const uint8_t mac[6]) {
     bool has_pd = false;
     const uint32_t iaid = iaidOfFirstPd(query, has_pd);
     DuidPtr duid = clientDuid(query);
@@ -146,10 +147,14 @@ void clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len) {
         removeLease(query, holder, "the prefix belongs to this NIC (new DUID or IAID)");
     }
     for (const Lease6Ptr& own : leases.getLeases6(Lease::TYPE_PD, *duid, iaid)) {
-        if ((own->addr_ != prefix || own->prefixlen_ != len) &&
-            !isReservedPrefix(own->addr_, own->prefixlen_)) {
-            removeLease(query, own, "the NIC's prefix is another one now");
+        if ((own->addr_ == prefix && own->prefixlen_ == len) || isReservedPrefix(own->addr_, own->prefixlen_)) {
+            continue;
         }
+        const std::string recorded = recordedMac(*own);
+        if (!recorded.empty() && !sameMac(recorded, mac)) {
+            continue; // another NIC's lease under the same DUID and IAID (a cloned VM)
+        }
+        removeLease(query, own, "the NIC's prefix is another one now");
     }
 }
 

@@ -24,14 +24,16 @@ pub enum Stat {
     Withdrawn,
     RefusedUntrustedRelay,
     RefusedNic,
+    RefusedForeign,
 }
 
 impl Stat {
     /// Every statistic, in status-report order.
-    pub const ALL: [Stat; 14] = [
+    pub const ALL: [Stat; 15] = [
         Stat::Nics, Stat::RefusedCollision, Stat::LastSyncTime, Stat::SyncOk, Stat::SyncFailed, Stat::Delegated,
         Stat::LookupMiss, Stat::RefusedVlanMismatch, Stat::RefusedNoMac, Stat::RefusedNotRelayed,
         Stat::RefusedUnknownInterface, Stat::Withdrawn, Stat::RefusedUntrustedRelay, Stat::RefusedNic,
+        Stat::RefusedForeign,
     ];
 
     /// The name in Kea's statistics.
@@ -51,6 +53,7 @@ impl Stat {
             Stat::Withdrawn => "cloudstack.withdrawn",
             Stat::RefusedUntrustedRelay => "cloudstack.refused-untrusted-relay",
             Stat::RefusedNic => "cloudstack.refused-nic",
+            Stat::RefusedForeign => "cloudstack.refused-foreign",
         }
     }
 }

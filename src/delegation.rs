@@ -20,6 +20,20 @@ pub mod msg {
     pub const REQUEST: u8 = 3;
     pub const RENEW: u8 = 5;
     pub const REBIND: u8 = 6;
+    pub const RELEASE: u8 = 8;
+    pub const DECLINE: u8 = 9;
+}
+
+/// What lease6_renew / lease6_rebind should do with one delegated prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RenewalVerdict {
+    /// Extend it.
+    Keep,
+    /// No live NIC owns it, or another NIC does: lifetimes 0.
+    Withdraw,
+    /// The router vouches for another NIC than the one the prefix was delegated to (a neighbour
+    /// replaying the owner's DUID): leave the lease as it is and answer this sender withdrawn.
+    Foreign,
 }
 
 /// A client message as the shim saw it.
@@ -197,6 +211,12 @@ impl Delegator {
             }
             return QueryPlan::Drop;
         }
+        // The hook's clients always come through a router: a Release or Decline sent straight to
+        // Kea names a DUID and nothing else, and a DUID proves nothing.
+        if query.router.relay_hops == 0 && matches!(query.msg_type, msg::RELEASE | msg::DECLINE) {
+            self.counters.bump(Stat::RefusedNotRelayed);
+            return QueryPlan::Drop;
+        }
         let renewing = matches!(query.msg_type, msg::RENEW | msg::REBIND);
         if !renewing && !matches!(query.msg_type, msg::SOLICIT | msg::REQUEST) {
             return QueryPlan::Leave;
@@ -238,23 +258,45 @@ impl Delegator {
         false
     }
 
-    /// lease6_renew / lease6_rebind: true when the prefix must be withdrawn (lifetimes 0)
-    /// because no live NIC owns it, or another NIC does. Until a live sync succeeded,
-    /// nothing is withdrawn.
-    pub fn withdraws(&self, renewal: &Renewal<'_>) -> bool {
-        if !self.index.is_authoritative() {
-            return false;
-        }
+    /// lease6_renew / lease6_rebind: Keep, Withdraw (lifetimes 0: no live NIC owns the prefix,
+    /// or another NIC does) or Foreign. Withdrawals need an authoritative, non-empty index (a
+    /// complete live listing younger than authority-max-age).
+    pub fn judge_renewal(&self, renewal: &Renewal<'_>) -> RenewalVerdict {
         let router = &renewal.query.router;
-        let mac = router_mac(router, &self.cfg.mac_sources, self.cfg.remote_id_enterprise).or(renewal.recorded_mac);
+        let router_mac = router_mac(router, &self.cfg.mac_sources, self.cfg.remote_id_enterprise);
+        let mac = router_mac.or(renewal.recorded_mac);
         if renewal.reservation.is_some_and(|r| r.is_for(mac)) {
-            return false;
+            return RenewalVerdict::Keep;
+        }
+        if let (Some(sender), Some(owner)) = (router_mac, renewal.recorded_mac) {
+            if sender != owner {
+                self.counters.bump(Stat::RefusedForeign);
+                log_at!(Level::Info, CLOUDSTACK_RENEWAL_FOREIGN, renewal.query.label, renewal.lease, sender, owner);
+                return RenewalVerdict::Foreign;
+            }
         }
         let index = self.index.current();
-        let Err(why) = self.renewal_evidence(renewal, &index) else { return false };
+        if !self.index.is_authoritative() || index.is_empty() {
+            return RenewalVerdict::Keep;
+        }
+        let Err(why) = self.renewal_evidence(renewal, &index) else { return RenewalVerdict::Keep };
         self.counters.bump(Stat::Withdrawn);
         log_at!(Level::Info, CLOUDSTACK_RENEWAL_WITHDRAWN, renewal.query.label, renewal.lease, why);
-        true
+        RenewalVerdict::Withdraw
+    }
+
+    /// lease6_release: may this (relayed) Release free the prefix? Not when the router vouches
+    /// for another NIC than the one the prefix was delegated to.
+    pub fn allows_release(&self, query: &Query<'_>, recorded_mac: Option<Mac>) -> bool {
+        let sender = router_mac(&query.router, &self.cfg.mac_sources, self.cfg.remote_id_enterprise);
+        match (sender, recorded_mac) {
+            (Some(sender), Some(owner)) if sender != owner => {
+                self.counters.bump(Stat::RefusedForeign);
+                log_at!(Level::Info, CLOUDSTACK_RELEASE_REFUSED, query.label, sender, owner);
+                false
+            }
+            _ => true,
+        }
     }
 
     /// Ok when the renewal may go on; Err with the reason to withdraw. The NIC is named by the

@@ -215,7 +215,7 @@ fn a_renewal_of_a_prefix_the_nic_no_longer_owns_is_withdrawn() {
     let rid = remote_id(KNOWN);
     let renewal = |lease: &str, rid: &[u8], recorded: Option<Mac>, iface: &[u8]| {
         let r = Renewal { query: query(msg::RENEW, iface, rid), lease: net(lease), recorded_mac: recorded, reservation: None };
-        w.delegator.withdraws(&r)
+        w.delegator.judge_renewal(&r) == RenewalVerdict::Withdraw
     };
     let rid = rid.as_slice();
     assert!(renewal("2a00:f10:500:1170::/60", rid, None, b"VLAN709"), "old prefix");
@@ -230,7 +230,7 @@ fn a_renewal_without_the_routers_mac_is_judged_by_what_the_lease_recorded_else_b
     let w = world(Ok(cloud_with("185.62.101.24"))); // KNOWN owns 2a00:f10:500:1180::/60
     let renewal = |lease: &str, recorded: Option<Mac>| {
         let r = Renewal { query: query(msg::RENEW, b"VLAN709", b""), lease: net(lease), recorded_mac: recorded, reservation: None };
-        w.delegator.withdraws(&r)
+        w.delegator.judge_renewal(&r) == RenewalVerdict::Withdraw
     };
     assert!(!renewal("2a00:f10:500:1180::/60", Some(KNOWN)), "the recorded NIC still owns it");
     assert!(renewal("2a00:f10:500:1170::/60", Some(KNOWN)), "the recorded NIC was renumbered");
@@ -242,7 +242,7 @@ fn a_renewal_without_the_routers_mac_is_judged_by_what_the_lease_recorded_else_b
 
 #[test]
 fn a_renewal_the_router_did_not_vouch_for_is_no_evidence_and_is_kept() {
-    let w = world(Ok(vec![])); // an authoritative, empty cloud: every prefix would be withdrawn
+    let w = world(Ok(cloud_with("185.62.101.99"))); // KNOWN owns another prefix: 2a00:f10:500:1170::/60 would be withdrawn
     let rid = remote_id(KNOWN);
     let mut direct = query(msg::RENEW, b"VLAN709", &rid);
     direct.router.relay_hops = 0;
@@ -251,7 +251,7 @@ fn a_renewal_the_router_did_not_vouch_for_is_no_evidence_and_is_kept() {
     let backup_router = query(msg::REBIND, b"irb.709", &rid); // other interface names
     for q in [direct, nested, backup_router] {
         let r = Renewal { query: q, lease: net("2a00:f10:500:1170::/60"), recorded_mac: Some(KNOWN), reservation: None };
-        assert!(!w.delegator.withdraws(&r), "{q:?}");
+        assert!(!(w.delegator.judge_renewal(&r) == RenewalVerdict::Withdraw), "{q:?}");
     }
     assert_eq!(w.counters.get(Stat::Withdrawn), 0);
 }
@@ -261,7 +261,7 @@ fn nothing_is_withdrawn_before_cloudstack_has_answered_once() {
     let w = world(Err(ApiError::Transport("connection refused".into())));
     let rid = remote_id(KNOWN);
     let r = Renewal { query: query(msg::RENEW, b"VLAN709", &rid), lease: net("2a00:f10:500:1170::/60"), recorded_mac: None, reservation: None };
-    assert!(!w.delegator.withdraws(&r));
+    assert!(!(w.delegator.judge_renewal(&r) == RenewalVerdict::Withdraw));
 }
 
 #[test]
@@ -284,4 +284,39 @@ fn a_nic_the_index_refused_is_known_and_its_retransmissions_ask_for_no_sync() {
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(w.cloud.calls.load(Ordering::SeqCst), calls, "no early sync for a NIC the index knows it refused");
     assert_eq!(w.counters.get(Stat::RefusedNic), 50);
+}
+
+#[test]
+fn a_neighbour_replaying_the_owners_duid_neither_extends_nor_withdraws_the_owners_lease() {
+    let w = world(Ok(cloud_with("185.62.101.23")));
+    let neighbour = remote_id(STRANGER); // the router stamps the sender's own MAC
+    let renew = Renewal { query: query(msg::RENEW, b"VLAN709", &neighbour), lease: net("2a00:f10:500:1170::/60"), recorded_mac: Some(KNOWN), reservation: None };
+    assert_eq!(w.delegator.judge_renewal(&renew), RenewalVerdict::Foreign);
+    assert!(!w.delegator.allows_release(&renew.query, Some(KNOWN)), "nor release it");
+    let owner = remote_id(KNOWN);
+    assert!(w.delegator.allows_release(&query(msg::RELEASE, b"VLAN709", &owner), Some(KNOWN)));
+    assert!(w.delegator.allows_release(&query(msg::RELEASE, b"VLAN709", b""), Some(KNOWN)), "no MAC from the router: no evidence");
+    assert_eq!(w.counters.get(Stat::RefusedForeign), 2);
+    assert_eq!(w.counters.get(Stat::Withdrawn), 0);
+}
+
+#[test]
+fn a_release_or_decline_sent_straight_to_kea_is_dropped() {
+    let w = world(Ok(cloud_with("185.62.101.23")));
+    for msg_type in [msg::RELEASE, msg::DECLINE] {
+        let mut direct = query(msg_type, b"", b"");
+        direct.router.relay_hops = 0;
+        assert_eq!(w.delegator.plan_query(&direct), QueryPlan::Drop, "type {msg_type}");
+    }
+    let mut renew = query(msg::RENEW, b"", b"");
+    renew.router.relay_hops = 0;
+    assert_eq!(w.delegator.plan_query(&renew), QueryPlan::Leave, "a direct Renew is no evidence either way");
+}
+
+#[test]
+fn an_empty_index_withdraws_nothing_even_when_complete() {
+    let w = world(Ok(vec![])); // the API key lost its scope: CloudStack lists nothing
+    let rid = remote_id(KNOWN);
+    let r = Renewal { query: query(msg::RENEW, b"VLAN709", &rid), lease: net("2a00:f10:500:1170::/60"), recorded_mac: Some(KNOWN), reservation: None };
+    assert_eq!(w.delegator.judge_renewal(&r), RenewalVerdict::Keep);
 }

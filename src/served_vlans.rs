@@ -13,10 +13,25 @@ pub struct PdPool {
     pub delegated_len: u8,
 }
 
-impl PdPool {
-    fn covers(&self, prefix: Ipv6Net, delegated_len: u8) -> bool {
-        self.delegated_len == delegated_len && self.first <= prefix.network() && self.last >= prefix.broadcast()
+/// Do these pools, with this delegated length, cover all of `prefix` between them?
+fn covered(pools: &[PdPool], prefix: Ipv6Net, delegated_len: u8) -> bool {
+    let mut spans: Vec<(u128, u128)> = pools
+        .iter()
+        .filter(|p| p.delegated_len == delegated_len)
+        .map(|p| (u128::from(p.first), u128::from(p.last)))
+        .collect();
+    spans.sort_unstable();
+    let (mut next, last) = (u128::from(prefix.network()), u128::from(prefix.broadcast()));
+    for (first, end) in spans {
+        if first > next {
+            break;
+        }
+        if end >= last {
+            return true;
+        }
+        next = next.max(end + 1);
     }
+    false
 }
 
 /// A subnet of Kea's configuration, as the hook sees it.
@@ -34,19 +49,20 @@ pub fn check(cfg: &HookConfig, subnets: &[KeaSubnet<'_>]) -> Result<(), String> 
 
 fn check_vlan(vlan: &VlanConfig, delegated_len: u8, subnets: &[KeaSubnet<'_>]) -> Result<(), String> {
     let name = format!("VLAN {} (interface-id '{}')", vlan.vlan, vlan.interface_id);
-    let mine: Vec<&KeaSubnet<'_>> = subnets.iter().filter(|s| s.interface_id == vlan.interface_id.as_bytes()).collect();
-    if mine.is_empty() {
+    // Kea selects the first subnet (in subnet id order, as the shim lists them) with the interface-id.
+    let Some(subnet) = subnets.iter().find(|s| s.interface_id == vlan.interface_id.as_bytes()) else {
         return Err(format!("{name}: no Kea subnet has this interface-id"));
-    }
-    if mine.iter().any(|s| s.pd_pools.iter().any(|p| p.covers(vlan.prefix, delegated_len))) {
+    };
+    if covered(&subnet.pd_pools, vlan.prefix, delegated_len) {
         return Ok(());
     }
-    let pools: Vec<String> = mine
-        .iter()
-        .flat_map(|s| s.pd_pools.iter().map(move |p| format!("subnet {}: {} - {} delegated-len {}", s.id, p.first, p.last, p.delegated_len)))
-        .collect();
+    let pools: Vec<String> =
+        subnet.pd_pools.iter().map(|p| format!("{} - {} delegated-len {}", p.first, p.last, p.delegated_len)).collect();
     let found = if pools.is_empty() { "no pd-pool".to_string() } else { pools.join("; ") };
-    Err(format!("{name}: no pd-pool covers {} with delegated-len {delegated_len} ({found})", vlan.prefix))
+    Err(format!(
+        "{name}: the pd-pools of subnet {} (the first with this interface-id) do not cover {} with delegated-len {delegated_len} ({found})",
+        subnet.id, vlan.prefix
+    ))
 }
 
 #[cfg(test)]
@@ -101,6 +117,29 @@ mod tests {
             KeaSubnet { id: 2, interface_id: b"VLAN710", pd_pools: vec![] },
         ];
         let err = check(&cfg(), &half).unwrap_err();
-        assert!(err.contains("VLAN 709") && err.contains("no pd-pool covers 2a00:f10:500::/40"), "{err}");
+        assert!(err.contains("VLAN 709") && err.contains("do not cover 2a00:f10:500::/40"), "{err}");
+    }
+
+    #[test]
+    fn two_pools_that_cover_the_prefix_together_serve_it_and_only_the_first_subnet_counts() {
+        let halves = [
+            KeaSubnet {
+                id: 1,
+                interface_id: b"VLAN709",
+                pd_pools: vec![
+                    pool("2a00:f10:580::", "2a00:f10:5ff:ffff:ffff:ffff:ffff:ffff", 60),
+                    pool("2a00:f10:500::", "2a00:f10:57f:ffff:ffff:ffff:ffff:ffff", 60),
+                ],
+            },
+            KeaSubnet { id: 2, interface_id: b"VLAN710", pd_pools: vec![whole("2a00:f10:600::", 60)] },
+        ];
+        assert_eq!(check(&cfg(), &halves), Ok(()));
+        let shadowed = [
+            KeaSubnet { id: 1, interface_id: b"VLAN709", pd_pools: vec![] },
+            KeaSubnet { id: 3, interface_id: b"VLAN709", pd_pools: vec![whole("2a00:f10:500::", 60)] },
+            KeaSubnet { id: 2, interface_id: b"VLAN710", pd_pools: vec![whole("2a00:f10:600::", 60)] },
+        ];
+        let err = check(&cfg(), &shadowed).unwrap_err();
+        assert!(err.contains("subnet 1 (the first with this interface-id)"), "{err}");
     }
 }

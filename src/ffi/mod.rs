@@ -7,7 +7,7 @@ pub mod thread_priority;
 #[cfg(feature = "kea")]
 mod kea_entry;
 
-use crate::delegation::{Query, QueryPlan, Renewal, Reservation, Selection};
+use crate::delegation::{Query, QueryPlan, Renewal, RenewalVerdict, Reservation, Selection};
 use crate::hook::Hook;
 use crate::mac::Mac;
 use crate::relay::RouterFacts;
@@ -313,11 +313,29 @@ pub unsafe extern "C" fn kc_judge_renewal(facts: *const kc_renewal_facts) -> kc_
             // SAFETY: as above.
             reservation: unsafe { reservation_of(&facts.reservation) },
         };
-        if hook.delegator.withdraws(&renewal) {
-            kc_renewal_verdict::KC_RENEWAL_WITHDRAW
-        } else {
-            kc_renewal_verdict::KC_RENEWAL_KEEP
+        match hook.delegator.judge_renewal(&renewal) {
+            RenewalVerdict::Keep => kc_renewal_verdict::KC_RENEWAL_KEEP,
+            RenewalVerdict::Withdraw => kc_renewal_verdict::KC_RENEWAL_WITHDRAW,
+            RenewalVerdict::Foreign => kc_renewal_verdict::KC_RENEWAL_FOREIGN,
         }
+    })
+}
+
+/// lease6_release's decision: 1 lets the Release free the prefix, 0 keeps the lease.
+///
+/// # Safety
+/// `facts` must point to valid facts whose bytes live for the call.
+#[no_mangle]
+pub unsafe extern "C" fn kc_judge_release(facts: *const kc_release_facts) -> i32 {
+    if facts.is_null() {
+        return 1;
+    }
+    guarded("lease6_release", 1, || {
+        let Some(hook) = Hook::current() else { return 1 };
+        // SAFETY: checked non-null; valid per this function's contract, bytes live for the call.
+        let (query, recorded) = unsafe { (query_of(&(*facts).query), slice((*facts).recorded_mac)) };
+        let recorded = std::str::from_utf8(recorded).ok().and_then(Mac::parse_text);
+        i32::from(hook.delegator.allows_release(&query, recorded))
     })
 }
 

@@ -186,6 +186,9 @@ impl Refresher {
         self.shared.control.lock().stop = true;
         self.shared.wake.notify_all();
         let Some(thread) = self.thread.lock().take() else { return };
+        if self.shared.status.lock().running {
+            log_at!(Level::Debug(DBG_SYNC), CLOUDSTACK_SYNC_STOPPED);
+        }
         let deadline = Instant::now() + STOP_WAIT;
         while !thread.is_finished() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -224,7 +227,12 @@ impl Shared {
         while let Some(reason) = self.next_sync(next_periodic) {
             // A panic in a sync is logged and the thread goes on syncing (parking_lot's locks
             // are not poisoned by it).
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.sync_once(reason))) {
+            let outcome = catch_unwind(AssertUnwindSafe(|| self.sync_once(reason)));
+            // A thread stopped mid-request says nothing more: Kea may be tearing its logger down.
+            if self.stopping.load(Ordering::Relaxed) {
+                break;
+            }
+            if let Err(payload) = outcome {
                 let text = payload
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
@@ -304,14 +312,14 @@ impl Shared {
                 self.source.lookup_vm(id)
             });
             if settled != Default::default() {
-                log_at!(Level::Info, CLOUDSTACK_SYNC_ABSENT_SETTLED, settled.found_alive, settled.confirmed_gone, settled.kept, settled.dropped_twice_absent);
+                let dropped = settled.dropped_twice_absent + settled.dropped_complete;
+                log_at!(Level::Info, CLOUDSTACK_SYNC_ABSENT_SETTLED, settled.found_alive, settled.confirmed_gone, settled.kept, dropped);
             }
             (builder.finish(), listing.completeness())
         });
         let duration = started.elapsed();
         if self.stopping.load(Ordering::Relaxed) {
-            // Cut short by unload: nothing of it is used, and it is no failure.
-            log_at!(Level::Debug(DBG_SYNC), CLOUDSTACK_SYNC_STOPPED);
+            // Cut short by unload (which logged it): nothing of it is used, and it is no failure.
             self.status.lock().running = false;
             return;
         }
@@ -335,7 +343,9 @@ impl Shared {
                         status.last_incomplete = None;
                     }
                     Completeness::Incomplete(why) => {
-                        log_at!(Level::Info, CLOUDSTACK_SYNC_INCOMPLETE, why);
+                        // Worth a warning once it keeps the index from withdrawing anything.
+                        let level = if self.index.is_authoritative() { Level::Info } else { Level::Warn };
+                        log_at!(level, CLOUDSTACK_SYNC_INCOMPLETE, why);
                         status.last_incomplete = Some(why);
                     }
                 }

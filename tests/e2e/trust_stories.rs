@@ -223,3 +223,29 @@ fn an_inline_secret_never_shows_in_config_get_or_kea_s_log() {
     let warn = log.lines().find(|l| l.contains("CLOUDSTACK_TRUSTS_ANY_RELAY")).expect("a warning about ::/0");
     assert!(warn.contains(" WARN "), "{warn}");
 }
+
+/// A neighbour on the same VLAN that saw the owner's DUID and IAID (multicast Solicits) replays
+/// them through the router, which stamps the neighbour's own MAC: its Renew is answered with
+/// lifetimes 0 and leaves the owner's lease as it was; its Release, relayed or sent straight to
+/// Kea, frees nothing. The owner renews as before.
+#[test]
+fn a_neighbour_replaying_the_owners_duid_can_neither_renew_nor_release_its_prefix() {
+    let lab = Lab::start(LabSpec { vlans: two_vlans(), cloud: web_and_db(), ..LabSpec::default() });
+    let r = router(&lab, "VLAN709", raw_remote_id());
+    let owner = Client::new(WEB_MAC);
+    let reply = r.acquire(&owner).unwrap().expect("the owner's Reply");
+    let neighbour = Client { mac: DB_MAC, duid: owner.duid.clone(), iaid: owner.iaid };
+
+    let replayed = r.renew(&neighbour, &reply).unwrap().expect("the neighbour's Renew is answered");
+    assert_eq!(lifetimes_of(&replayed, WEB_PREFIX), (0, 0), "the neighbour is told the prefix is not its own");
+    let released = r.release(&neighbour, &reply).unwrap();
+    assert!(released.is_some(), "Kea answers the Release");
+    let direct = crate::lab::dhcp6::client_message(8, &owner, reply.server_id.as_deref(), &reply.prefixes);
+    assert!(r.send_raw(&direct).unwrap().is_none(), "a Release sent straight to Kea is dropped");
+
+    let renewed = r.renew(&owner, &reply).unwrap().expect("the owner's Renew");
+    assert_eq!(lifetimes_of(&renewed, WEB_PREFIX), (300, 600), "the owner's lease is whole");
+    let live = lab.leases().into_iter().filter(|l| l.prefix() == WEB_PREFIX && l.valid_lifetime > 0).count();
+    assert_eq!(live, 1, "{:?}", lab.leases());
+    assert_eq!(stat(&lab, "cloudstack.refused-foreign"), 2, "the replayed Renew and Release");
+}
