@@ -39,6 +39,7 @@ typedef struct {
     uint8_t relay_hops;          /* number of Relay-Forward layers; 0 = not relayed */
     uint8_t remote_addr[16];     /* the source address of the packet Kea received (the relay's) */
     kc_bytes interface_id;       /* option 18 of the outermost relay */
+    uint8_t link_addr[16];       /* the outermost relay's link-address */
     kc_bytes remote_id;          /* option 37 of the outermost relay: enterprise number + id */
     kc_bytes client_link_layer;  /* option 79 of the outermost relay: hardware type + address */
     uint8_t has_ia_pd;           /* the message carries at least one IA_PD */
@@ -117,6 +118,7 @@ typedef struct {
 
 typedef struct {
     uint32_t subnet_id;
+    kc_prefix prefix;            /* the subnet's prefix */
     kc_bytes interface_id;       /* the subnet's interface-id (inherited from its shared network) */
     const kc_pd_pool *pools;
     size_t pool_count;

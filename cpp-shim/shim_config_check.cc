@@ -48,6 +48,7 @@ extern "C" int kcs_dhcp6_srv_configured(void* callout_handle) {
         std::vector<std::vector<uint8_t>> interface_ids;
         std::vector<std::vector<kc_pd_pool>> pools;
         std::vector<uint32_t> ids;
+        std::vector<kc_prefix> prefixes;
         for (auto const& subnet : *subnets) {
             OptionPtr interface_id = subnet->getInterfaceId();
             interface_ids.push_back(interface_id ? interface_id->getData() : std::vector<uint8_t>());
@@ -65,10 +66,16 @@ extern "C" int kcs_dhcp6_srv_configured(void* callout_handle) {
             }
             pools.push_back(subnet_pools);
             ids.push_back(subnet->getID());
+            const std::pair<isc::asiolink::IOAddress, uint8_t> range = subnet->get();
+            kc_prefix prefix;
+            addressBytes(range.first, prefix.addr);
+            prefix.len = range.second;
+            prefixes.push_back(prefix);
         }
         std::vector<kc_subnet_facts> facts(ids.size());
         for (size_t i = 0; i < ids.size(); ++i) {
             facts[i].subnet_id = ids[i];
+            facts[i].prefix = prefixes[i];
             facts[i].interface_id.ptr = interface_ids[i].empty() ? nullptr : interface_ids[i].data();
             facts[i].interface_id.len = interface_ids[i].size();
             facts[i].pools = pools[i].empty() ? nullptr : pools[i].data();

@@ -87,6 +87,8 @@ QueryFacts::QueryFacts(const Pkt6Ptr& query, Label need) {
         interface_id_ = relayOption(router, D6O_INTERFACE_ID);
         remote_id_ = relayOption(router, D6O_REMOTE_ID);
         client_link_layer_ = relayOption(router, D6O_CLIENT_LINKLAYER_ADDR);
+        const std::vector<uint8_t> link = router.linkaddr_.toBytes();
+        std::memcpy(facts_.link_addr, link.data(), std::min(link.size(), sizeof(facts_.link_addr)));
     }
     facts_.has_ia_pd = peekOption(query, D6O_IA_PD) ? 1 : 0;
     label_ = labelOf(query, need);

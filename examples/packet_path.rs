@@ -71,7 +71,7 @@ fn main() {
         remote_id.extend_from_slice(&m.0);
         let query = Query {
             msg_type: 3,
-            router: RouterFacts { relay_hops: 1, interface_id: b"VLAN709", remote_id: &remote_id, client_link_layer: &[] },
+            router: RouterFacts { relay_hops: 1, interface_id: b"VLAN709", remote_id: &remote_id, ..RouterFacts::default() },
             source: "fd00::53".parse().expect("an address"),
             has_ia_pd: true,
             label: "bench",

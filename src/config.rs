@@ -17,13 +17,63 @@ pub enum IndexRule {
     Mac,
 }
 
-/// One VLAN: its router interface-id and the prefix its NICs' /60s come from.
+/// A router's interface-id for a VLAN: text, or bytes written `0x…` (ISC dhcrelay and
+/// wide-dhcpv6 send the interface index as 4 binary bytes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceId {
+    /// As configured.
+    pub text: String,
+    /// As it comes in option 18.
+    pub bytes: Vec<u8>,
+}
+
+impl InterfaceId {
+    fn parse(text: &str) -> Option<InterfaceId> {
+        let bytes = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+            Some(hex) if !hex.is_empty() && hex.len() % 2 == 0 => {
+                (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect::<Option<Vec<u8>>>()?
+            }
+            Some(_) => return None,
+            None => text.as_bytes().to_vec(),
+        };
+        Some(InterfaceId { text: text.to_string(), bytes })
+    }
+}
+
+impl VlanConfig {
+    /// Does a relayed message with this interface-id and link-address come from this VLAN?
+    pub fn serves_link(&self, interface_id: &[u8], link_address: std::net::Ipv6Addr) -> bool {
+        self.interface_id.as_ref().is_none_or(|id| id.bytes == interface_id)
+            && self.link_prefix.is_none_or(|net| net.contains(&link_address))
+    }
+
+    /// How the router names the VLAN's link, for messages.
+    pub fn link_name(&self) -> String {
+        match (&self.interface_id, &self.link_prefix) {
+            (Some(id), Some(net)) => format!("interface-id '{id}', link-prefix {net}"),
+            (Some(id), None) => format!("interface-id '{id}'"),
+            (None, Some(net)) => format!("link-prefix {net}"),
+            (None, None) => "no link".to_string(),
+        }
+    }
+}
+
+impl fmt::Display for InterfaceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// One VLAN: how the router names its link (interface-id, the prefix its link-address lies in,
+/// or both) and the prefix its NICs' /60s come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VlanConfig {
     pub vlan: u16,
     /// Only NICs of VMs in this zone (the same VLAN tag may exist in two zones).
     pub zone_id: Option<String>,
-    pub interface_id: String,
+    pub interface_id: Option<InterfaceId>,
+    /// The relay's link-address lies in this prefix (relays that send no interface-id, e.g. dnsmasq).
+    pub link_prefix: Option<Ipv6Net>,
     pub prefix: Ipv6Net,
     pub rule: IndexRule,
     /// The entry's position in `vlans`: what the index keys NICs by.
@@ -96,7 +146,7 @@ const TOP_LEVEL: &[&str] = &[
 ];
 /// The inline secret's name before Kea's redaction rule was taken into account.
 const OLD_INLINE_SECRET: &str = "secret-key";
-const VLAN_KEYS: &[&str] = &["vlan", "zone-id", "interface-id", "prefix", "index"];
+const VLAN_KEYS: &[&str] = &["vlan", "zone-id", "interface-id", "link-prefix", "prefix", "index"];
 
 /// Reads typed values out of one JSON object, naming `context` in errors.
 struct Params<'a> {
@@ -257,9 +307,15 @@ impl HookConfig {
         self.api_url.starts_with("http://")
     }
 
-    /// The VLAN whose router interface-id this is.
+    /// The VLAN whose router interface-id this is (entries named by interface-id only).
     pub fn vlan_by_interface_id(&self, interface_id: &[u8]) -> Option<&VlanConfig> {
-        self.vlans.iter().find(|v| v.interface_id.as_bytes() == interface_id)
+        self.vlans.iter().find(|v| v.interface_id.as_ref().is_some_and(|id| id.bytes == interface_id))
+    }
+
+    /// The VLAN of a relayed message: its interface-id and link-address match the entry's
+    /// `interface-id` and `link-prefix` (each where the entry names it; both when it names both).
+    pub fn vlan_of_link(&self, interface_id: &[u8], link_address: std::net::Ipv6Addr) -> Option<&VlanConfig> {
+        self.vlans.iter().find(|v| v.serves_link(interface_id, link_address))
     }
 
     /// The VLAN entry a NIC with this tag, of a VM in this zone, belongs to.
@@ -336,7 +392,26 @@ fn parse_vlans(value: Option<&Value>, delegated_length: u8) -> Result<Vec<VlanCo
     for (i, entry) in list.iter().enumerate() {
         let p = Params::new(entry, &format!("in 'vlans' entry {i}"), VLAN_KEYS)?;
         let vlan = p.int("vlan", 1, 4094)?.map_or_else(|| error(format!("{} parameter is mandatory", p.name("vlan"))), Ok)? as u16;
-        let interface_id = p.required_string("interface-id")?;
+        let interface_id = match p.string("interface-id")? {
+            Some(text) => Some(InterfaceId::parse(&text).ok_or_else(|| {
+                ConfigError(format!("{} '{text}' is not text or 0x followed by pairs of hex digits", p.name("interface-id")))
+            })?),
+            None => None,
+        };
+        let link_prefix = match p.string("link-prefix")? {
+            Some(text) => {
+                let net: Ipv6Net =
+                    text.parse().map_err(|_| ConfigError(format!("{} '{text}' is not an IPv6 prefix", p.name("link-prefix"))))?;
+                Some(net.trunc())
+            }
+            None => None,
+        };
+        if interface_id.is_none() && link_prefix.is_none() {
+            return error(format!(
+                "'interface-id' or 'link-prefix' parameter is mandatory {} (how the router names the VLAN's link)",
+                p.context
+            ));
+        }
         let prefix_text = p.required_string("prefix")?;
         let prefix: Ipv6Net = prefix_text
             .parse()
@@ -364,15 +439,24 @@ fn parse_vlans(value: Option<&Value>, delegated_length: u8) -> Result<Vec<VlanCo
                     p.name("vlan")
                 ));
             }
-            if earlier.interface_id == interface_id {
-                return error(format!("{} '{interface_id}' is a duplicate interface-id", p.name("interface-id")));
+            if let (Some(a), Some(b)) = (&earlier.interface_id, &interface_id) {
+                if a.bytes == b.bytes {
+                    return error(format!("{} '{b}' is a duplicate interface-id", p.name("interface-id")));
+                }
+            }
+            if earlier.interface_id.is_none() && interface_id.is_none() {
+                if let (Some(a), Some(b)) = (earlier.link_prefix, link_prefix) {
+                    if a.contains(&b) || b.contains(&a) {
+                        return error(format!("{} {b} overlaps VLAN {}'s link-prefix {a}", p.name("link-prefix"), earlier.vlan));
+                    }
+                }
             }
             if earlier.prefix.contains(&prefix) || prefix.contains(&earlier.prefix) {
                 return error(format!("{} {prefix} overlaps VLAN {}'s {}", p.name("prefix"), earlier.vlan, earlier.prefix));
             }
         }
         let slot = u16::try_from(i).map_err(|_| ConfigError("'vlans' has too many entries".to_string()))?;
-        vlans.push(VlanConfig { vlan, zone_id, interface_id, prefix, rule, slot });
+        vlans.push(VlanConfig { vlan, zone_id, interface_id, link_prefix, prefix, rule, slot });
     }
     Ok(vlans)
 }
@@ -440,6 +524,34 @@ mod tests {
         for (change, expected) in cases {
             let text = refused(change);
             assert!(text.contains(expected), "{text:?} should contain {expected:?}");
+        }
+    }
+
+    #[test]
+    fn a_vlan_is_named_by_its_interface_id_as_text_or_bytes_by_its_link_prefix_or_both() {
+        let mut params = minimal();
+        params["vlans"] = json!([
+            {"vlan": 709, "interface-id": "0x2a000000", "prefix": "2a00:f10:500::/40"},
+            {"vlan": 710, "link-prefix": "fd00:710::/64", "prefix": "2a00:f10:600::/40"},
+            {"vlan": 711, "interface-id": "VLAN711", "link-prefix": "fd00:711::/64", "prefix": "2a00:f10:700::/40"}
+        ]);
+        let cfg = HookConfig::from_json(&params).unwrap();
+        let at = |id: &[u8], link: &str| cfg.vlan_of_link(id, link.parse().unwrap()).map(|v| v.vlan);
+        assert_eq!(at(&[0x2a, 0, 0, 0], "fd00:1::1"), Some(709), "dhcrelay's ifindex in host byte order");
+        assert_eq!(at(b"", "fd00:710::5"), Some(710), "dnsmasq sends no interface-id");
+        assert_eq!(at(b"anything", "fd00:710::5"), Some(710), "an entry without interface-id ignores it");
+        assert_eq!(at(b"VLAN711", "fd00:711::1"), Some(711));
+        assert_eq!(at(b"VLAN711", "fd00:9::1"), None, "with both given, both must match");
+        assert_eq!(at(b"0x2a000000", "fd00:1::1"), None, "hex means bytes, not the text");
+        for (bad, expected) in [
+            (json!({"vlan": 712, "prefix": "2a00:f10:800::/40"}), "'interface-id' or 'link-prefix' parameter is mandatory in 'vlans' entry 3"),
+            (json!({"vlan": 712, "interface-id": "0x2a0", "prefix": "2a00:f10:800::/40"}), "is not text or 0x followed by pairs of hex digits"),
+            (json!({"vlan": 712, "link-prefix": "fd00:710::/48", "prefix": "2a00:f10:800::/40"}), "overlaps VLAN 710's link-prefix"),
+        ] {
+            let mut wrong = params.clone();
+            wrong["vlans"].as_array_mut().unwrap().push(bad);
+            let text = HookConfig::from_json(&wrong).unwrap_err().0;
+            assert!(text.contains(expected), "{text}");
         }
     }
 

@@ -109,7 +109,8 @@ impl fmt::Debug for NicId {
 pub enum Refusal {
     NotRelayed,
     NestedRelay(u8),
-    UnknownInterfaceId(String),
+    /// No VLAN entry names this interface-id and link-address.
+    UnknownInterfaceId(String, Ipv6Addr),
     NoMac,
     UnknownMac,
     /// CloudStack lists the NIC, but the index refused it (collision, number out of range).
@@ -122,7 +123,9 @@ impl fmt::Display for Refusal {
         match self {
             Refusal::NotRelayed => f.write_str("not relayed by the router"),
             Refusal::NestedRelay(hops) => write!(f, "{hops} relay layers: only the router may relay"),
-            Refusal::UnknownInterfaceId(id) => write!(f, "interface-id '{id}' is not a configured VLAN"),
+            Refusal::UnknownInterfaceId(id, link) => {
+                write!(f, "interface-id '{id}' with link-address {link} is not a configured VLAN")
+            }
             Refusal::NoMac => f.write_str("the router gave no usable MAC"),
             Refusal::UnknownMac => f.write_str("MAC not in the CloudStack index"),
             Refusal::NicRefused => f.write_str("the index refused this NIC (see cloudstack-lookup)"),
@@ -337,9 +340,9 @@ impl Delegator {
             1 => {}
             hops => return Err(Refusal::NestedRelay(hops)),
         }
-        self.cfg
-            .vlan_by_interface_id(router.interface_id)
-            .ok_or_else(|| Refusal::UnknownInterfaceId(String::from_utf8_lossy(router.interface_id).into_owned()))
+        self.cfg.vlan_of_link(router.interface_id, router.link_address).ok_or_else(|| {
+            Refusal::UnknownInterfaceId(String::from_utf8_lossy(router.interface_id).into_owned(), router.link_address)
+        })
     }
 
     /// The NIC with this MAC on this VLAN.
@@ -362,7 +365,7 @@ impl Delegator {
     fn count_refusal(&self, reason: &Refusal) {
         let stat = match reason {
             Refusal::NotRelayed | Refusal::NestedRelay(_) => Stat::RefusedNotRelayed,
-            Refusal::UnknownInterfaceId(_) => Stat::RefusedUnknownInterface,
+            Refusal::UnknownInterfaceId(..) => Stat::RefusedUnknownInterface,
             Refusal::NoMac => Stat::RefusedNoMac,
             Refusal::UnknownMac => Stat::LookupMiss,
             Refusal::NicRefused => Stat::RefusedNic,

@@ -70,13 +70,16 @@ fn remote_id(mac: Mac) -> Vec<u8> {
     payload
 }
 
+/// The client's link as the router names it (VLAN 709's).
+const LINK: Ipv6Addr = Ipv6Addr::new(0x2a00, 0xf10, 0x500, 0, 0, 0, 0, 1);
+
 /// The router's address, inside "trusted-relays".
 const ROUTER: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x53);
 
 fn query<'a>(msg_type: u8, interface_id: &'a [u8], remote_id: &'a [u8]) -> Query<'a> {
     Query {
         msg_type,
-        router: RouterFacts { relay_hops: 1, interface_id, remote_id, client_link_layer: &[] },
+        router: RouterFacts { relay_hops: 1, interface_id, link_address: LINK, remote_id, client_link_layer: &[] },
         source: ROUTER,
         has_ia_pd: true,
         label: "test",
@@ -148,7 +151,7 @@ fn messages_the_router_did_not_vouch_for_get_nothing() {
     let cases = [
         (direct, Refusal::NotRelayed),
         (nested, Refusal::NestedRelay(2)),
-        (query(msg::SOLICIT, b"VLAN999", &rid), Refusal::UnknownInterfaceId("VLAN999".into())),
+        (query(msg::SOLICIT, b"VLAN999", &rid), Refusal::UnknownInterfaceId("VLAN999".into(), LINK)),
         (query(msg::REQUEST, b"VLAN709", b""), Refusal::NoMac),
     ];
     for (q, reason) in cases {

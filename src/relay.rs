@@ -24,13 +24,27 @@ impl MacSource {
 }
 
 /// The outermost relay's statements about one client message.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct RouterFacts<'a> {
     /// Relay-Forward layers around the client's message; 1 when only the router relayed it.
     pub relay_hops: u8,
     pub interface_id: &'a [u8],
+    /// The outermost relay's link-address (the client's link, as the router names it).
+    pub link_address: std::net::Ipv6Addr,
     pub remote_id: &'a [u8],
     pub client_link_layer: &'a [u8],
+}
+
+impl Default for RouterFacts<'_> {
+    fn default() -> Self {
+        RouterFacts {
+            relay_hops: 0,
+            interface_id: &[],
+            link_address: std::net::Ipv6Addr::UNSPECIFIED,
+            remote_id: &[],
+            client_link_layer: &[],
+        }
+    }
 }
 
 const HARDWARE_TYPE_ETHERNET: u16 = 1;
@@ -116,7 +130,7 @@ mod tests {
         let mut cll = vec![0, 1];
         cll.extend_from_slice(&other.0);
         let rid = remote_id(2636, &MAC.0);
-        let facts = RouterFacts { relay_hops: 1, interface_id: b"VLAN709", remote_id: &rid, client_link_layer: &cll };
+        let facts = RouterFacts { relay_hops: 1, interface_id: b"VLAN709", remote_id: &rid, client_link_layer: &cll, ..RouterFacts::default() };
         let both = [MacSource::ClientLinkAddr, MacSource::RemoteId];
         assert_eq!(router_mac(&facts, &both, None), Some(other));
         assert_eq!(router_mac(&facts, &[MacSource::RemoteId, MacSource::ClientLinkAddr], None), Some(MAC));

@@ -93,7 +93,14 @@ pub fn render(kea: &mut Value, index: &NicIndex, cfg: &HookConfig) -> Result<Ren
     }
     let mut served = Vec::new();
     for subnet in subnets_mut(dhcp6) {
-        let Some(vlan) = subnet.get("interface-id").and_then(Value::as_str).and_then(|id| cfg.vlan_by_interface_id(id.as_bytes())) else {
+        // The VLAN this subnet serves: by interface-id, or by the link-prefix its prefix holds.
+        let by_id = subnet.get("interface-id").and_then(Value::as_str).and_then(|id| cfg.vlan_by_interface_id(id.as_bytes()));
+        let subnet_prefix = subnet.get("subnet").and_then(Value::as_str).and_then(|p| p.parse::<ipnet::Ipv6Net>().ok());
+        let by_link = || {
+            let prefix = subnet_prefix?;
+            cfg.vlans.iter().find(|v| v.interface_id.is_none() && v.link_prefix.is_some_and(|l| prefix.contains(&l)))
+        };
+        let Some(vlan) = by_id.or_else(by_link) else {
             continue;
         };
         let mut nics: Vec<_> = index.nics().filter(|n| n.slot == vlan.slot).collect();

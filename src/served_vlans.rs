@@ -38,6 +38,8 @@ fn covered(pools: &[PdPool], prefix: Ipv6Net, delegated_len: u8) -> bool {
 #[derive(Clone, Debug)]
 pub struct KeaSubnet<'a> {
     pub id: u32,
+    /// The subnet's prefix (Kea selects it for a relay whose link-address lies in it).
+    pub prefix: Option<Ipv6Net>,
     pub interface_id: &'a [u8],
     pub pd_pools: Vec<PdPool>,
 }
@@ -48,10 +50,17 @@ pub fn check(cfg: &HookConfig, subnets: &[KeaSubnet<'_>]) -> Result<(), String> 
 }
 
 fn check_vlan(vlan: &VlanConfig, delegated_len: u8, subnets: &[KeaSubnet<'_>]) -> Result<(), String> {
-    let name = format!("VLAN {} (interface-id '{}')", vlan.vlan, vlan.interface_id);
-    // Kea selects the first subnet (in subnet id order, as the shim lists them) with the interface-id.
-    let Some(subnet) = subnets.iter().find(|s| s.interface_id == vlan.interface_id.as_bytes()) else {
-        return Err(format!("{name}: no Kea subnet has this interface-id"));
+    let name = format!("VLAN {} ({})", vlan.vlan, vlan.link_name());
+    // Kea selects the first subnet (in subnet id order, as the shim lists them) with the
+    // interface-id, or, for a relay without one, whose prefix holds the relay's link-address.
+    let subnet = match (&vlan.interface_id, vlan.link_prefix) {
+        (Some(id), _) => subnets.iter().find(|s| s.interface_id == id.bytes.as_slice()),
+        (None, Some(link)) => subnets.iter().find(|s| s.prefix.is_some_and(|p| p.contains(&link))),
+        (None, None) => None,
+    };
+    let Some(subnet) = subnet else {
+        let which = if vlan.interface_id.is_some() { "has this interface-id" } else { "holds this link-prefix" };
+        return Err(format!("{name}: no Kea subnet {which}"));
     };
     if covered(&subnet.pd_pools, vlan.prefix, delegated_len) {
         return Ok(());
@@ -60,7 +69,7 @@ fn check_vlan(vlan: &VlanConfig, delegated_len: u8, subnets: &[KeaSubnet<'_>]) -
         subnet.pd_pools.iter().map(|p| format!("{} - {} delegated-len {}", p.first, p.last, p.delegated_len)).collect();
     let found = if pools.is_empty() { "no pd-pool".to_string() } else { pools.join("; ") };
     Err(format!(
-        "{name}: the pd-pools of subnet {} (the first with this interface-id) do not cover {} with delegated-len {delegated_len} ({found})",
+        "{name}: the pd-pools of subnet {} (the first Kea selects for it) do not cover {} with delegated-len {delegated_len} ({found})",
         subnet.id, vlan.prefix
     ))
 }
@@ -93,28 +102,28 @@ mod tests {
     #[test]
     fn a_subnet_per_vlan_with_a_pool_over_its_whole_prefix_serves_the_hook() {
         let subnets = [
-            KeaSubnet { id: 1, interface_id: b"VLAN709", pd_pools: vec![whole("2a00:f10:500::", 60)] },
-            KeaSubnet { id: 2, interface_id: b"VLAN710", pd_pools: vec![whole("2a00:f10:600::", 60)] },
+            KeaSubnet { id: 1, prefix: None, interface_id: b"VLAN709", pd_pools: vec![whole("2a00:f10:500::", 60)] },
+            KeaSubnet { id: 2, prefix: None, interface_id: b"VLAN710", pd_pools: vec![whole("2a00:f10:600::", 60)] },
         ];
         assert_eq!(check(&cfg(), &subnets), Ok(()));
     }
 
     #[test]
     fn a_missing_subnet_a_short_pool_or_another_delegated_length_is_named_by_vlan() {
-        let only_709 = [KeaSubnet { id: 1, interface_id: b"VLAN709", pd_pools: vec![whole("2a00:f10:500::", 60)] }];
+        let only_709 = [KeaSubnet { id: 1, prefix: None, interface_id: b"VLAN709", pd_pools: vec![whole("2a00:f10:500::", 60)] }];
         let err = check(&cfg(), &only_709).unwrap_err();
         assert!(err.contains("VLAN 710 (interface-id 'VLAN710'): no Kea subnet"), "{err}");
 
         let wrong_length = [
-            KeaSubnet { id: 1, interface_id: b"VLAN709", pd_pools: vec![whole("2a00:f10:500::", 64)] },
-            KeaSubnet { id: 2, interface_id: b"VLAN710", pd_pools: vec![whole("2a00:f10:600::", 60)] },
+            KeaSubnet { id: 1, prefix: None, interface_id: b"VLAN709", pd_pools: vec![whole("2a00:f10:500::", 64)] },
+            KeaSubnet { id: 2, prefix: None, interface_id: b"VLAN710", pd_pools: vec![whole("2a00:f10:600::", 60)] },
         ];
         let err = check(&cfg(), &wrong_length).unwrap_err();
         assert!(err.contains("VLAN 709") && err.contains("delegated-len 60") && err.contains("delegated-len 64"), "{err}");
 
         let half = [
-            KeaSubnet { id: 1, interface_id: b"VLAN709", pd_pools: vec![pool("2a00:f10:500::", "2a00:f10:57f:ffff:ffff:ffff:ffff:ffff", 60)] },
-            KeaSubnet { id: 2, interface_id: b"VLAN710", pd_pools: vec![] },
+            KeaSubnet { id: 1, prefix: None, interface_id: b"VLAN709", pd_pools: vec![pool("2a00:f10:500::", "2a00:f10:57f:ffff:ffff:ffff:ffff:ffff", 60)] },
+            KeaSubnet { id: 2, prefix: None, interface_id: b"VLAN710", pd_pools: vec![] },
         ];
         let err = check(&cfg(), &half).unwrap_err();
         assert!(err.contains("VLAN 709") && err.contains("do not cover 2a00:f10:500::/40"), "{err}");
@@ -125,21 +134,22 @@ mod tests {
         let halves = [
             KeaSubnet {
                 id: 1,
+                prefix: None,
                 interface_id: b"VLAN709",
                 pd_pools: vec![
                     pool("2a00:f10:580::", "2a00:f10:5ff:ffff:ffff:ffff:ffff:ffff", 60),
                     pool("2a00:f10:500::", "2a00:f10:57f:ffff:ffff:ffff:ffff:ffff", 60),
                 ],
             },
-            KeaSubnet { id: 2, interface_id: b"VLAN710", pd_pools: vec![whole("2a00:f10:600::", 60)] },
+            KeaSubnet { id: 2, prefix: None, interface_id: b"VLAN710", pd_pools: vec![whole("2a00:f10:600::", 60)] },
         ];
         assert_eq!(check(&cfg(), &halves), Ok(()));
         let shadowed = [
-            KeaSubnet { id: 1, interface_id: b"VLAN709", pd_pools: vec![] },
-            KeaSubnet { id: 3, interface_id: b"VLAN709", pd_pools: vec![whole("2a00:f10:500::", 60)] },
-            KeaSubnet { id: 2, interface_id: b"VLAN710", pd_pools: vec![whole("2a00:f10:600::", 60)] },
+            KeaSubnet { id: 1, prefix: None, interface_id: b"VLAN709", pd_pools: vec![] },
+            KeaSubnet { id: 3, prefix: None, interface_id: b"VLAN709", pd_pools: vec![whole("2a00:f10:500::", 60)] },
+            KeaSubnet { id: 2, prefix: None, interface_id: b"VLAN710", pd_pools: vec![whole("2a00:f10:600::", 60)] },
         ];
         let err = check(&cfg(), &shadowed).unwrap_err();
-        assert!(err.contains("subnet 1 (the first with this interface-id)"), "{err}");
+        assert!(err.contains("subnet 1 (the first Kea selects for it)"), "{err}");
     }
 }

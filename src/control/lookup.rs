@@ -11,7 +11,7 @@ fn describe(nic: &IndexedNic, cfg: &HookConfig) -> Value {
     json!({
         "mac": nic.mac.to_string(),
         "vlan": nic.vlan,
-        "interface-id": cfg.vlan_at(nic.slot).map(|v| v.interface_id.clone()),
+        "interface-id": cfg.vlan_at(nic.slot).and_then(|v| v.interface_id.as_ref()).map(|id| id.text.clone()),
         "prefix": nic.prefix.to_string(),
         "nic-id": nic.nic_id,
         "vm-id": nic.vm_id,

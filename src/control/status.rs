@@ -19,7 +19,13 @@ pub fn status(hook: &Hook) -> Value {
         .vlans
         .iter()
         .map(|v| {
-            let mut entry = json!({"vlan": v.vlan, "interface-id": v.interface_id, "prefix": v.prefix.to_string(), "nics": per_vlan.get(&v.slot).copied().unwrap_or(0)});
+            let mut entry = json!({"vlan": v.vlan, "prefix": v.prefix.to_string(), "nics": per_vlan.get(&v.slot).copied().unwrap_or(0)});
+            if let Some(id) = &v.interface_id {
+                entry["interface-id"] = json!(id.text);
+            }
+            if let Some(link) = &v.link_prefix {
+                entry["link-prefix"] = json!(link.to_string());
+            }
             if let Some(zone) = &v.zone_id {
                 entry["zone-id"] = json!(zone);
             }

@@ -51,6 +51,7 @@ unsafe fn query_of<'a>(facts: &'a kc_query_facts) -> Query<'a> {
             router: RouterFacts {
                 relay_hops: facts.relay_hops,
                 interface_id: slice(facts.interface_id),
+                link_address: Ipv6Addr::from(facts.link_addr),
                 remote_id: slice(facts.remote_id),
                 client_link_layer: slice(facts.client_link_layer),
             },
@@ -375,6 +376,7 @@ pub unsafe extern "C" fn kc_check_subnets(subnets: *const kc_subnet_facts, count
                 };
                 KeaSubnet {
                     id: subnet.subnet_id,
+                    prefix: prefix_of(&subnet.prefix),
                     // SAFETY: per this function's contract.
                     interface_id: unsafe { slice(subnet.interface_id) },
                     pd_pools: pools

@@ -78,9 +78,15 @@ pub fn layout(cfg: &HookConfig) -> String {
     let vlans: Vec<String> = cfg
         .vlans
         .iter()
-        .map(|v| match &v.zone_id {
-            Some(zone) => format!("{}/{zone}={}@{}:{:?}", v.vlan, v.interface_id, v.prefix, v.rule),
-            None => format!("{}={}@{}:{:?}", v.vlan, v.interface_id, v.prefix, v.rule),
+        .map(|v| {
+            let mut link = v.interface_id.as_ref().map(|id| id.text.clone()).unwrap_or_default();
+            if let Some(net) = v.link_prefix {
+                link = format!("{link}~{net}");
+            }
+            match &v.zone_id {
+                Some(zone) => format!("{}/{zone}={link}@{}:{:?}", v.vlan, v.prefix, v.rule),
+                None => format!("{}={link}@{}:{:?}", v.vlan, v.prefix, v.rule),
+            }
         })
         .collect();
     format!("/{} {}", cfg.delegated_length, vlans.join(","))

@@ -19,7 +19,7 @@ pub fn run(args: &Args) -> Result<u8, String> {
         out!(
             "VLAN {:<5} {:<16} {:<22} {} NICs",
             vlan.vlan,
-            vlan.interface_id,
+            vlan.interface_id.as_ref().map_or_else(|| vlan.link_name(), |id| id.text.clone()),
             vlan.prefix,
             per_vlan.get(&vlan.slot).copied().unwrap_or(0)
         );
