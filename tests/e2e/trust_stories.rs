@@ -203,7 +203,7 @@ fn kea_refuses_a_configuration_that_does_not_serve_every_vlan() {
 /// received (Kea's `config-get` redacts nothing, so the README keeps secrets in `secret-key-file`).
 /// Trusting `::/0` works but is warned about at load.
 #[test]
-fn an_inline_secret_never_shows_in_config_get_or_kea_s_log() {
+fn an_inline_api_secret_never_shows_in_kea_s_log_and_any_relay_trust_is_warned_about() {
     let mut params = Map::new();
     params.insert("trusted-relays".into(), json!(["::/0"]));
     let lab = Lab::start(LabSpec {
