@@ -1,10 +1,32 @@
-# kea-cloudstack: Kea 2.6.3 (Debian 13 "trixie") with the hook at Kea's default hooks path.
-#   docker build -t kea-cloudstack .
-# The build stage uses Debian's own cargo (1.85), kea-dev, boost and libclang.
-FROM debian:trixie AS build
+# kea-cloudstack: kea-dhcp6 with the hook at Kea's default hooks path, for one exact Kea release.
+#   docker build -t kea-cloudstack .                            Kea 2.6.3 (Debian 13 "trixie")
+#   docker build --build-arg KEA=3.0 -t kea-cloudstack:kea3.0 . Kea 3.0.x (trixie-backports)
+# A hook is built per Kea release (its version() is the KEA_HOOKS_VERSION of the headers it was compiled
+# with), so the runtime stage installs the very same Kea version, from the same suite, as the build stage.
+# The build stage uses Debian's own cargo (1.85), boost, OpenSSL headers (Kea 3.0's dhcpsrv headers include
+# its TLS headers) and libclang from trixie; only Kea comes from the suite KEA selects.
+ARG KEA=2.6
+
+FROM debian:trixie AS kea-suite
+ARG KEA
+# /kea-suite names the suite Kea comes from. trixie-backports is added with the same mirror as the
+# image's trixie source (a debootstrap image has a one-line sources.list; Debian's own image deb822).
+RUN set -eu; \
+    case "$KEA" in \
+      2.6) echo trixie > /kea-suite ;; \
+      3.0) echo trixie-backports > /kea-suite; \
+           mirror=$(sed -n 's/^deb \(http[^ ]*\) trixie main.*/\1/p' /etc/apt/sources.list 2>/dev/null | head -n 1); \
+           [ -n "$mirror" ] || mirror=$(sed -n 's/^URIs: *\(http[^ ]*\).*/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1); \
+           echo "deb ${mirror:-http://deb.debian.org/debian} trixie-backports main" > /etc/apt/sources.list.d/trixie-backports.list ;; \
+      *) echo "KEA must be 2.6 or 3.0, not '$KEA'" >&2; exit 1 ;; \
+    esac
+
+FROM kea-suite AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      cargo rustc kea-dev libboost-dev libclang-dev clang g++ pkg-config ca-certificates \
+      cargo rustc libboost-dev libssl-dev libclang-dev clang g++ pkg-config ca-certificates \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -t "$(cat /kea-suite)" kea-dev \
+ && dpkg-query -W -f '${Version}\n' kea-dev > /kea-version \
  && rm -rf /var/lib/apt/lists/*
 # Networks that inspect TLS: CAs the host added (see tests/setup/build-ca/README.md).
 COPY tests/setup/build-ca/ /usr/local/share/ca-certificates/
@@ -23,11 +45,18 @@ COPY src src
 RUN cargo build --release --lib --locked --features kea \
  && cp target/release/libdhcp_cloudstack.so /libdhcp_cloudstack.so
 
-FROM debian:trixie
+FROM kea-suite
+COPY --from=build /kea-version /kea-version
+# The very Kea the hook was built against (kea-common holds its libraries), and /run/kea with mode 0750: Kea
+# refuses a unix control socket in a directory with another mode (2.6.3) or one allowing more (3.0).
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends kea-dhcp6-server ca-certificates \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -t "$(cat /kea-suite)" \
+      "kea-dhcp6-server=$(cat /kea-version)" \
  && rm -rf /var/lib/apt/lists/* \
- && mkdir -p /run/kea /var/lib/kea
+ && [ "$(dpkg-query -W -f '${Version}' kea-dhcp6-server)" = "$(cat /kea-version)" ] \
+ && [ "$(dpkg-query -W -f '${Version}' kea-common)" = "$(cat /kea-version)" ] \
+ && install -d -m 0750 /run/kea && install -d /var/lib/kea
 COPY --from=build /libdhcp_cloudstack.so /usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_cloudstack.so
 COPY kea-config/kea-dhcp6.conf /etc/kea/kea-dhcp6.conf
 CMD ["kea-dhcp6", "-c", "/etc/kea/kea-dhcp6.conf"]

@@ -1,24 +1,49 @@
-# make test   everything, from a fresh machine: setup, image, unit tests, end-to-end tests
-# make demo   a sample cloud behind the real Kea, printing MAC -> delegated prefix
-IMAGE ?= kea-cloudstack
+# make test            everything, from a fresh machine: setup, both images, unit tests, end-to-end tests on
+#                      Kea 2.6 and on Kea 3.0
+# make image [KEA=3.0] the project image for one Kea release (default 2.6)
+# make e2e [KEA=3.0]   the end-to-end stories against that release's image
+# make demo            a sample cloud behind the real Kea, printing MAC -> delegated prefix
+#
+# A hook is built per Kea release: KEA=2.6 is Debian 13 trixie's kea 2.6.3, KEA=3.0 trixie-backports' 3.0.x.
+KEA ?= 2.6
+IMAGE_2.6 ?= kea-cloudstack:latest
+IMAGE_3.0 ?= kea-cloudstack:kea3.0
+OTHER_2.6 = 3.0
+OTHER_3.0 = 2.6
+ifeq ($(filter 2.6 3.0,$(KEA)),)
+$(error KEA must be 2.6 or 3.0, not '$(KEA)')
+endif
+# The image of KEA (the 2.6 one is kea-cloudstack, i.e. kea-cloudstack:latest, as before).
+IMAGE ?= $(IMAGE_$(KEA))
+# The other release's image, whose hook the version stories show being refused.
+OTHER_IMAGE ?= $(IMAGE_$(OTHER_$(KEA)))
 E2E_THREADS ?= 2
 
-.PHONY: test setup image unit e2e demo
+.PHONY: test setup image images unit e2e e2e-all demo
 
-test: setup image unit e2e
+test: setup images unit e2e-all
 
 setup:
 	bash tests/setup/host.sh
 
 image:
 	cp /usr/local/share/ca-certificates/*.crt tests/setup/build-ca/ 2>/dev/null || true
-	docker build --network host -t $(IMAGE) .
+	docker build --network host --build-arg KEA=$(KEA) -t $(IMAGE) .
+
+images:
+	$(MAKE) image KEA=2.6
+	$(MAKE) image KEA=3.0
 
 unit:
 	cargo test --locked --lib --bins --features test-tools
 
 e2e:
-	KC_IMAGE=$(IMAGE) cargo test --locked --features e2e --test e2e -- --test-threads=$(E2E_THREADS)
+	KC_IMAGE=$(IMAGE) KC_OTHER_IMAGE=$(OTHER_IMAGE) cargo test --locked --features e2e --test e2e -- --test-threads=$(E2E_THREADS)
+
+# Every story against Kea 2.6, then every story against Kea 3.0 (one after the other: 2 threads each).
+e2e-all:
+	$(MAKE) e2e KEA=2.6
+	$(MAKE) e2e KEA=3.0
 
 demo: setup image
 	KC_IMAGE=$(IMAGE) cargo test --locked --features e2e --test e2e -- --ignored --nocapture demo_

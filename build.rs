@@ -16,10 +16,15 @@ const SHIM_SOURCES: &[&str] = &[
     "cpp-shim/shim_query.cc",
     "cpp-shim/shim_stats.cc",
 ];
-/// Kea's libraries the shim calls into (as-needed drops what is unused).
-const KEA_LIBS: &[&str] = &[
+/// Kea's libraries the shim calls into (as-needed drops what is unused), for Kea 2.6 and 3.0:
+/// 3.0 renamed libkea-dhcp++ to libkea-dhcp and libkea-cfgclient to libkea-config.
+const KEA_LIBS_2_6: &[&str] = &[
     "kea-dhcpsrv", "kea-dhcp++", "kea-hooks", "kea-asiolink", "kea-exceptions", "kea-log",
     "kea-cc", "kea-cfgclient", "kea-util", "kea-stats", "kea-process",
+];
+const KEA_LIBS_3_0: &[&str] = &[
+    "kea-dhcpsrv", "kea-dhcp", "kea-hooks", "kea-asiolink", "kea-exceptions", "kea-log",
+    "kea-cc", "kea-config", "kea-util", "kea-stats", "kea-process",
 ];
 
 fn main() {
@@ -46,8 +51,37 @@ fn main() {
     }
 }
 
+/// KEA_HOOKS_VERSION of the Kea whose headers are in `kea_include` (e.g. 20603, 30003), read from
+/// `hooks/hooks.h`: the number the hook's `version()` returns, so the libraries linked and the
+/// headers compiled always name the same release (no second source of truth such as an env var).
+fn kea_hooks_version(kea_include: &str) -> u32 {
+    let path = format!("{kea_include}/hooks/hooks.h");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {path} ({e}): install kea-dev, or set KEA_INCLUDE"));
+    let value = text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("const int KEA_HOOKS_VERSION"))
+        .filter_map(|rest| rest.trim().strip_prefix('='))
+        .filter_map(|rest| rest.trim().strip_suffix(';'))
+        .find_map(|number| number.trim().parse::<u32>().ok());
+    value.unwrap_or_else(|| panic!("{path} has no `const int KEA_HOOKS_VERSION = N;`"))
+}
+
+/// The libraries of that release; a Kea the shim was not written for stops the build here.
+fn kea_libs(hooks_version: u32) -> &'static [&'static str] {
+    match hooks_version / 100 {
+        206 => KEA_LIBS_2_6,
+        300 => KEA_LIBS_3_0,
+        _ => panic!("Kea with KEA_HOOKS_VERSION {hooks_version} is not supported: the shim builds against 2.6.x and 3.0.x"),
+    }
+}
+
 fn build_shim(out: &std::path::Path) {
+    println!("cargo:rerun-if-env-changed=KEA_INCLUDE");
     let kea_include = env::var("KEA_INCLUDE").unwrap_or_else(|_| "/usr/include/kea".into());
+    println!("cargo:rerun-if-changed={kea_include}/hooks/hooks.h");
+    let hooks_version = kea_hooks_version(&kea_include);
+    let libs = kea_libs(hooks_version);
     // kea-msg-compiler turns the .mes file into the C++ message table the logger uses.
     let status = Command::new("kea-msg-compiler")
         .arg("-d")
@@ -64,17 +98,18 @@ fn build_shim(out: &std::path::Path) {
         .include("cpp-shim")
         .include(out)
         .include(&kea_include)
+        .define("KC_KEA_HOOKS_VERSION", hooks_version.to_string().as_str())
         .flag_if_supported("-Wno-unused-parameter")
         .file(out.join("cloudstack_messages.cc"));
     for source in SHIM_SOURCES {
         println!("cargo:rerun-if-changed={source}");
         build.file(source);
     }
-    for header in ["shim_commands.h", "shim_facts.h", "shim_lease_record.h", "shim_log.h", "shim_query.h"] {
+    for header in ["kea_compat.h", "shim_commands.h", "shim_facts.h", "shim_lease_record.h", "shim_log.h", "shim_query.h"] {
         println!("cargo:rerun-if-changed=cpp-shim/{header}");
     }
     build.compile("cloudstack_shim");
-    for lib in KEA_LIBS {
+    for lib in libs {
         println!("cargo:rustc-link-lib=dylib={lib}");
     }
 }

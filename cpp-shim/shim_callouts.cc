@@ -1,5 +1,6 @@
 // The callouts Kea calls (through Rust's exported symbols): read facts, ask Rust, carry out.
 // Every function catches everything: an exception must never reach Rust's frames or Kea.
+#include "kea_compat.h" // first: Kea's config.h, the release built against
 #include "kea_cloudstack.h"
 #include "shim_facts.h"
 #include "shim_lease_record.h"

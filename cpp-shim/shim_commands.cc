@@ -1,4 +1,5 @@
 // Control commands, registered at load: Kea hands over the command, Rust writes the answer.
+#include "kea_compat.h" // first: Kea's config.h, the release built against
 #include "kea_cloudstack.h"
 #include "shim_commands.h"
 #include "shim_facts.h"

@@ -2,6 +2,7 @@
 #ifndef KEA_CLOUDSTACK_SHIM_COMMANDS_H
 #define KEA_CLOUDSTACK_SHIM_COMMANDS_H
 
+#include "kea_compat.h"
 #include <hooks/library_handle.h>
 
 namespace isc {

@@ -1,5 +1,6 @@
 // dhcp6_srv_configured: once Kea has applied a configuration, check that it serves every VLAN
 // of the hook (Rust judges); a mismatch fails the configuration with a message naming the VLAN.
+#include "kea_compat.h" // first: Kea's config.h, the release built against
 #include "kea_cloudstack.h"
 #include "shim_log.h"
 

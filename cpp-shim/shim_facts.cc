@@ -1,4 +1,5 @@
 // Facts of a client message: what the outermost relay (the provider router) said about it.
+#include "kea_compat.h" // first: Kea's config.h, the release built against
 #include "shim_facts.h"
 #include "shim_log.h"
 

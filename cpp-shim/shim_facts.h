@@ -2,6 +2,7 @@
 #ifndef KEA_CLOUDSTACK_SHIM_FACTS_H
 #define KEA_CLOUDSTACK_SHIM_FACTS_H
 
+#include "kea_compat.h"
 #include "kea_cloudstack.h"
 
 #include <asiolink/io_address.h>

@@ -1,5 +1,6 @@
 // The "cloudstack" entry of a lease's user-context. Kea keeps it across renewals, in the lease
 // file and SQL backends, and sends it with HA lease updates.
+#include "kea_compat.h" // first: Kea's config.h, the release built against
 #include "shim_lease_record.h"
 
 #include <cc/data.h>

@@ -4,6 +4,7 @@
 #ifndef KEA_CLOUDSTACK_SHIM_LEASE_RECORD_H
 #define KEA_CLOUDSTACK_SHIM_LEASE_RECORD_H
 
+#include "kea_compat.h"
 #include "kea_cloudstack.h"
 
 #include <dhcpsrv/lease.h>

@@ -1,4 +1,5 @@
 // load() and unload(): hand the hook parameters to Rust, refuse the wrong daemon.
+#include "kea_compat.h" // first: Kea's config.h, the release built against
 #include "kea_cloudstack.h"
 #include "shim_commands.h"
 #include "shim_facts.h"

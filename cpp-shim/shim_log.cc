@@ -1,4 +1,5 @@
 // Kea's logger for the hook, and the log entry points Rust calls.
+#include "kea_compat.h" // first: Kea's config.h, the release built against
 #include "shim_log.h"
 #include "kea_cloudstack.h"
 

@@ -2,6 +2,7 @@
 #ifndef KEA_CLOUDSTACK_SHIM_LOG_H
 #define KEA_CLOUDSTACK_SHIM_LOG_H
 
+#include "kea_compat.h"
 #include <log/logger.h>
 #include <log/macros.h>
 #include "cloudstack_messages.h"

@@ -1,4 +1,5 @@
 // Kea-side steps of a plan. Decisions are Rust's; this file only carries them out.
+#include "kea_compat.h" // first: Kea's config.h, the release built against
 #include "shim_query.h"
 #include "shim_facts.h"
 #include "shim_lease_record.h"

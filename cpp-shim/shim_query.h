@@ -2,15 +2,16 @@
 #ifndef KEA_CLOUDSTACK_SHIM_QUERY_H
 #define KEA_CLOUDSTACK_SHIM_QUERY_H
 
+#include "kea_compat.h"
 #include "kea_cloudstack.h"
 
 #include <asiolink/io_address.h>
 #include <dhcp/pkt6.h>
 
+#include <vector>
+
 namespace isc {
 namespace cloudstack {
-
-#include <vector>
 
 /// Does a Kea host reservation hold this prefix?
 bool isReservedPrefix(const isc::asiolink::IOAddress& prefix, uint8_t len);

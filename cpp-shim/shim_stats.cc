@@ -4,6 +4,7 @@
 // touch it. The sync thread's updates (nics, sync-ok, last-sync-time, ...) are then kept here and
 // applied by the next callout or hook command on Kea's thread. Nothing is posted to Kea's
 // IOService: a posted handler could outlive this library across a config-reload.
+#include "kea_compat.h" // first: Kea's config.h, the release built against
 #include "kea_cloudstack.h"
 #include "shim_stats.h"
 

@@ -427,7 +427,8 @@ fn bench_all_figures() {
 
 fn write_report(rows: &[Row], log: &str) {
     let mut md = String::from("# Benchmarks\n\nMade by `make bench` (");
-    let _ = write!(md, "{REPETITIONS} load runs per side, taken in turns, medians; Kea 2.6.3 in the project image; the load generator in `tests/e2e/lab/load.rs` with {} workers, \
+    let kea = crate::lab::kea_version::of_image(&crate::lab::image());
+    let _ = write!(md, "{REPETITIONS} load runs per side, taken in turns, medians; Kea {kea} in the project image; the load generator in `tests/e2e/lab/load.rs` with {} workers, \
         each relaying from its own address; every run bounded to 4000 exchanges or 20 s). ", bounds().workers);
     match KEA_CPUS.get().cloned().flatten() {
         Some(cpus) => { let _ = write!(md, "Kea's containers run on CPU {cpus}; the generator and the CloudStack stand-ins on CPU 0. "); }

@@ -1,5 +1,5 @@
-//! What a client sees (issue 2, points 1–8): each story runs the real kea-dhcp6 2.6.3 with the
-//! hook, the CloudStack stand-in and a relay that plays the provider router.
+//! What a client sees (issue 2, points 1–8): each story runs the real kea-dhcp6 of the image (2.6.3 or
+//! 3.0.x) with the hook, the CloudStack stand-in and a relay that plays the provider router.
 use std::net::Ipv6Addr;
 use std::time::Duration;
 

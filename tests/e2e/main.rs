@@ -12,3 +12,4 @@ mod reliability_stories;
 mod sync_stories;
 mod trust_stories;
 mod tls_stories;
+mod version_stories;

@@ -1,5 +1,6 @@
 //! Issue 3: CloudStack misbehaving, hostile packets, injected faults, reloads and load never
-//! hurt Kea or hand out a wrong prefix. Each story runs the real kea-dhcp6 2.6.3 with the hook.
+//! hurt Kea or hand out a wrong prefix. Each story runs the real kea-dhcp6 (2.6.3 or 3.0.x) with
+//! the hook.
 use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};

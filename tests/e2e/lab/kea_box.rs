@@ -36,6 +36,8 @@ pub struct KeaBox {
     pub env: Vec<String>,
     /// `--cpuset-cpus` for Kea's container (benchmarks keep Kea and the load generator apart).
     pub cpus: Option<String>,
+    /// Host files mounted read-only into Kea's container: (host path, path inside).
+    pub files: Vec<(PathBuf, String)>,
 }
 
 impl KeaBox {
@@ -59,6 +61,7 @@ impl KeaBox {
             earlier_logs: String::new(),
             env: Vec::new(),
             cpus: None,
+            files: Vec::new(),
         };
         let pid = run("docker", &["inspect", "-f", "{{.State.Pid}}", &keeper]);
         kea_box.keeper_pid = pid.trim().parse().unwrap_or(0);
@@ -116,6 +119,9 @@ impl KeaBox {
         }
         for variable in &self.env {
             args.extend(["-e".to_string(), variable.clone()]);
+        }
+        for (host, inside) in &self.files {
+            args.extend(["-v".to_string(), format!("{}:{inside}:ro", host.display())]);
         }
         args.extend([self.image.as_str(), "-c", &script].map(String::from));
         run_args(&args);

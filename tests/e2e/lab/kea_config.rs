@@ -1,12 +1,22 @@
 //! The kea-dhcp6 configuration a lab writes: one relayed subnet per VLAN, memfile leases, a control socket,
-//! and (optionally) the CloudStack hook pointed at the stand-in.
+//! and (optionally) the CloudStack hook pointed at the stand-in. Written for the Kea release of the image:
+//!
+//! - 2.6.3 and 3.0.x load hooks only from the hooks directory (`KEA_HOOKS_PATH` overrides it; 3.0's `-X`
+//!   turns the path checks off), keep lease files in the data directory /var/lib/kea (`KEA_DHCP_DATA_DIR`;
+//!   3.0 refuses a `data-directory` other than that one and deprecates the key) and unix sockets in
+//!   /run/kea (`KEA_CONTROL_SOCKET_DIR`), whose mode must be exactly 0750 on 2.6.3 and allow no more than
+//!   0750 on 3.0 (lab/mod.rs makes it 0750). The lab names no data-directory and uses these paths on both.
+//! - 3.0 configures control channels as a list, `control-sockets`; it still reads 2.6's `control-socket`
+//!   (put into the list by its parser), but the lab writes each release's own form.
+//! - 3.0 turns lease caching on by default (`cache-threshold` 0.25; 2.6: off); the lab keeps each release's
+//!   default, so the stories run against what an operator of that release gets (`kea_globals` overrides).
 use std::net::Ipv6Addr;
 
 use serde_json::{json, Map, Value};
 
-use super::LabSpec;
+use super::{KeaVersion, LabSpec};
 
-/// Where the project image installs the hook (Kea 2.6.3 loads hooks only from its hooks directory).
+/// Where the project image installs the hook (Kea 2.6.3 and 3.0 load hooks only from their hooks directory).
 pub const HOOK_LIBRARY: &str = "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_cloudstack.so";
 /// The link name of Kea's end of the veth, inside the container.
 pub const KEA_IFACE: &str = "kk0";
@@ -19,7 +29,14 @@ pub const SECRET_FILE: &str = "/etc/kea/cloudstack.secret";
 
 /// The whole `{"Dhcp6": …}` document for `spec`, Kea listening on `kea_addr`, the hook calling `api_url` and
 /// trusting the CAs of `ca_file` (a path inside the container).
-pub fn kea_config(spec: &LabSpec, kea_addr: Ipv6Addr, api_url: &str, ca_file: Option<&str>, api_key: &str) -> Value {
+pub fn kea_config(
+    spec: &LabSpec,
+    kea_version: KeaVersion,
+    kea_addr: Ipv6Addr,
+    api_url: &str,
+    ca_file: Option<&str>,
+    api_key: &str,
+) -> Value {
     // The pools must delegate what the hook computes, or Kea re-allocates the prefix on every renewal.
     let delegated_len = spec.hook_params.get("delegated-length").and_then(Value::as_u64).unwrap_or(60);
     let subnets: Vec<Value> = spec
@@ -72,7 +89,6 @@ pub fn kea_config(spec: &LabSpec, kea_addr: Ipv6Addr, api_url: &str, ca_file: Op
     let mut dhcp6 = json!({
         "interfaces-config": { "interfaces": [format!("{KEA_IFACE}/{kea_addr}")] },
         "lease-database": { "type": "memfile", "persist": true, "name": LEASE_FILE, "lfc-interval": 0 },
-        "control-socket": { "socket-type": "unix", "socket-name": CONTROL_SOCKET },
         "multi-threading": multi_threading,
         "mac-sources": ["client-link-addr-option", "remote-id"],
         "preferred-lifetime": spec.preferred_lifetime,
@@ -80,12 +96,19 @@ pub fn kea_config(spec: &LabSpec, kea_addr: Ipv6Addr, api_url: &str, ca_file: Op
         "subnet6": subnets,
         "loggers": loggers,
     });
+    let control_socket = json!({ "socket-type": "unix", "socket-name": CONTROL_SOCKET });
+    if kea_version.is_3_0_or_later() {
+        dhcp6["control-sockets"] = json!([control_socket]);
+    } else {
+        dhcp6["control-socket"] = control_socket;
+    }
     for (key, value) in &spec.kea_globals {
         dhcp6[key] = value.clone();
     }
     if spec.hook {
+        let library = spec.hook_library.as_deref().unwrap_or(HOOK_LIBRARY);
         dhcp6["hooks-libraries"] =
-            json!([{ "library": HOOK_LIBRARY, "parameters": hook_parameters(spec, api_url, ca_file, api_key, kea_addr) }]);
+            json!([{ "library": library, "parameters": hook_parameters(spec, api_url, ca_file, api_key, kea_addr) }]);
     }
     json!({ "Dhcp6": dhcp6 })
 }

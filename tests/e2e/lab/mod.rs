@@ -26,6 +26,7 @@ pub mod load;
 mod host;
 mod kea_box;
 mod kea_config;
+pub mod kea_version;
 mod leases;
 mod standin;
 mod sweep;
@@ -46,6 +47,7 @@ pub use client_link::{ClientLink, Dhclient};
 pub use control::send_command;
 pub use host::{in_netns, run as host_run, wait_until, NetNs};
 pub use kea_config::HOOK_LIBRARY;
+pub use kea_version::KeaVersion;
 pub use leases::LeaseRow;
 pub use standin::{HttpAnswer, RequestCounts, Standin, API_KEY};
 pub use tls::StandinTls;
@@ -119,6 +121,10 @@ pub struct LabSpec {
     /// The hook's `api-url` is the stand-in's blackhole port (forwarded to the API until the story calls
     /// `standin().blackhole_connect()`), not its main port.
     pub api_via_blackhole_port: bool,
+    /// The hook entry's `library` path inside Kea's container (None: the image's, `HOOK_LIBRARY`).
+    pub hook_library: Option<String>,
+    /// Host files bind-mounted read-only into Kea's container: (host path, path inside).
+    pub kea_files: Vec<(PathBuf, String)>,
 }
 
 impl Default for LabSpec {
@@ -144,6 +150,8 @@ impl Default for LabSpec {
             trust_only_the_router: false,
             standin_tls: StandinTls::LabCa,
             api_via_blackhole_port: false,
+            hook_library: None,
+            kea_files: Vec::new(),
         }
     }
 }
@@ -166,6 +174,8 @@ pub struct Lab {
     relay_socket: std::sync::OnceLock<UdpSocket>,
     /// What the stand-in serves HTTPS with (None: plain HTTP).
     standin_cert: Option<tls::StandinCert>,
+    /// The Kea release of the lab's image.
+    kea_version: KeaVersion,
 }
 
 /// USER_HZ, fixed at 100 by the Linux ABI on x86_64 (what /proc/<pid>/stat counts in).
@@ -203,8 +213,9 @@ impl Lab {
     /// Everything up to Kea's start: namespaces, link, stand-in, TLS material, Kea's files and keeper container.
     fn build(spec: LabSpec) -> Lab {
         let started = Instant::now();
-        let image = std::env::var("KC_IMAGE").unwrap_or_else(|_| "kea-cloudstack:latest".to_string());
+        let image = image();
         preflight(&image);
+        let kea_version = kea_version::of_image(&image);
         sweep::sweep_dead_labs();
 
         let pid16 = std::process::id() as u16;
@@ -231,12 +242,13 @@ impl Lab {
         if let Some(fault) = &spec.standin_fault {
             standin.set_fault(fault.clone());
         }
-        write_kea_files(&spec, &dirs, kea_addr, router_addr, &standin);
+        write_kea_files(&spec, kea_version, &dirs, kea_addr, router_addr, &standin);
 
         // Kea's side: the keeper container owns the namespace; Kea's end of the veth moves in as kk0.
         let mut kea = KeaBox::create(&image, &format!("kc-{id}"), dirs);
         kea.env = spec.kea_env.clone();
         kea.cpus = spec.kea_cpus.clone();
+        kea.files = spec.kea_files.clone();
         link_kea_side(&kea, &kea_end, kea_addr);
 
         Lab {
@@ -252,7 +264,27 @@ impl Lab {
             serving: false,
             relay_socket: std::sync::OnceLock::new(),
             standin_cert,
+            kea_version,
         }
+    }
+
+    /// The Kea release the lab runs (read from its image once per test process).
+    pub fn kea_version(&self) -> KeaVersion {
+        self.kea_version
+    }
+
+    /// True while kea-dhcp6 runs.
+    pub fn kea_running(&self) -> bool {
+        self.kea.kea_running()
+    }
+
+    /// The exit code of the last Kea container (None while it runs or when Docker cannot tell).
+    pub fn kea_exit_code(&self) -> Option<i64> {
+        if self.kea.kea_running() {
+            return None;
+        }
+        let out = host::output("docker", &["inspect", "-f", "{{.State.ExitCode}}", self.kea.name()]);
+        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
     }
 
     /// The UDP socket bound to `[router_addr]:547` inside the router namespace: the test plays the relay with it.
@@ -487,7 +519,7 @@ impl Drop for Lab {
 }
 
 /// Kea's etc/, lib/ and run/ under the lab's directory; run/ is 0750 because Kea 2.6.3 refuses a control socket
-/// in a directory with any other mode.
+/// in a directory with any other mode (Kea 3.0 in one with a mode that allows more than 0750).
 fn kea_dirs(work: &WorkDir) -> KeaDirs {
     let dirs = KeaDirs { etc: work.join("etc"), lib: work.join("lib"), run: work.join("run") };
     for dir in [&dirs.etc, &dirs.lib, &dirs.run] {
@@ -519,11 +551,19 @@ fn link_kea_side(kea: &KeaBox, kea_end: &str, kea_addr: Ipv6Addr) {
     kea.mark_link_ready();
 }
 
-/// Writes kea-dhcp6.conf and the hook's secret file (0600) into Kea's etc/ (the CA file is already there).
-fn write_kea_files(spec: &LabSpec, dirs: &KeaDirs, kea_addr: Ipv6Addr, router_addr: Ipv6Addr, standin: &Standin) {
+/// Writes kea-dhcp6.conf (for the image's Kea release) and the hook's secret file (0600) into Kea's etc/ (the CA
+/// file is already there).
+fn write_kea_files(
+    spec: &LabSpec,
+    kea_version: KeaVersion,
+    dirs: &KeaDirs,
+    kea_addr: Ipv6Addr,
+    router_addr: Ipv6Addr,
+    standin: &Standin,
+) {
     let ca_file = standin.is_https().then_some(tls::CA_FILE);
     let api_url = if spec.api_via_blackhole_port { standin.blackhole_api_url() } else { standin.api_url() };
-    let mut config = kea_config::kea_config(spec, kea_addr, &api_url, ca_file, API_KEY);
+    let mut config = kea_config::kea_config(spec, kea_version, kea_addr, &api_url, ca_file, API_KEY);
     if spec.trust_only_the_router && spec.hook {
         config["Dhcp6"]["hooks-libraries"][0]["parameters"]["trusted-relays"] = json!([format!("{router_addr}/128")]);
     }
@@ -575,8 +615,13 @@ fn subnet_addr(pid16: u16, seq: u8, n: u16, host: u16) -> Ipv6Addr {
     Ipv6Addr::new(0xfd00, 0x4b43, pid16, (u16::from(seq) << 8) | (n & 0xff), 0, 0, 0, host)
 }
 
+/// The project image the labs run: `KC_IMAGE`, default `kea-cloudstack:latest` (the Kea 2.6 build).
+pub fn image() -> String {
+    std::env::var("KC_IMAGE").unwrap_or_else(|_| "kea-cloudstack:latest".to_string())
+}
+
 /// Fails loudly when the lab cannot run: never let a missing docker or image pass as green.
-fn preflight(image: &str) {
+pub fn preflight(image: &str) {
     // SAFETY: geteuid() has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         panic!("lab: the end-to-end tests need root (network namespaces, veth links, docker)");
