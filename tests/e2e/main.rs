@@ -8,6 +8,7 @@ mod core_stories;
 mod demo;
 mod lab_selftest;
 mod operations_stories;
+mod package_stories;
 mod reliability_stories;
 mod sync_stories;
 mod trust_stories;
