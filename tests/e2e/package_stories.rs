@@ -225,7 +225,7 @@ fn hook_parameters(lab: &Lab) -> Value {
 #[test]
 fn removing_the_package_leaves_debians_kea_installed_working_and_its_configuration_untouched() {
     let debian = DebianKea::of_this_run();
-    let (installed, _) = debian.install_package("remove");
+    let (installed, _) = debian.install_package("removal");
     for how in ["remove", "purge"] {
         let host = Container::start(&installed.name, how, &[]);
         let operators = "/etc/kea/kea-dhcp6-cloudstack.conf";
