@@ -24,8 +24,9 @@ RUN cargo build --release --lib --locked --features kea \
  && cp target/release/libdhcp_cloudstack.so /libdhcp_cloudstack.so
 
 FROM debian:trixie
+# kea-admin (with psql) makes a SQL lease database's schema: `kea-admin db-init pgsql`.
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends kea-dhcp6-server ca-certificates \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends kea-dhcp6-server kea-admin postgresql-client ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /run/kea /var/lib/kea
 COPY --from=build /libdhcp_cloudstack.so /usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_cloudstack.so

@@ -1,5 +1,6 @@
 // load() and unload(): hand the hook parameters to Rust, refuse the wrong daemon.
 #include "kea_cloudstack.h"
+#include "shim_cleared.h"
 #include "shim_commands.h"
 #include "shim_facts.h"
 #include "shim_log.h"
@@ -50,6 +51,7 @@ extern "C" int kcs_load(void* library_handle) {
 extern "C" int kcs_unload(void) {
     try {
         kc_unload();
+        forgetCleared();
         LOG_INFO(cloudstack_logger, CLOUDSTACK_UNLOAD);
     } catch (...) {
     }
