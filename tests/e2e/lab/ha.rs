@@ -353,6 +353,36 @@ impl Cluster {
         router
     }
 
+    /// A router of its own for concurrent clients: relays from `[<link>::<host>]:547` (the address added to the
+    /// router's bridge on first use; host 2 is `router_socket`'s) to the servers `to` only.
+    pub fn router_from(&self, host: u16, to: &[usize], interface_id: &str, carrier: MacCarrier) -> Router {
+        let address = super::subnet_addr(self.pid16, self.seq, 0, host);
+        let bridge = format!("kcb{}", self.id);
+        let _ = self.router_ns.command("ip").args(["addr", "add", &format!("{address}/64"), "dev", &bridge, "nodad"]).output();
+        let addr = SocketAddr::V6(SocketAddrV6::new(address, 547, 0, 0));
+        let socket = self
+            .router_ns
+            .enter(move || UdpSocket::bind(addr))
+            .unwrap_or_else(|e| panic!("lab: bind {addr} in the router namespace: {e}"));
+        let link: Ipv6Addr = "2a00:f10:500::1".parse().unwrap();
+        let server = |k: usize| SocketAddrV6::new(self.servers[k].addr, 547, 0, 0);
+        let mut router = Router::new(socket, server(to[0]), link, interface_id.as_bytes(), carrier);
+        for k in &to[1..] {
+            router = router.also_to(server(*k));
+        }
+        router
+    }
+
+    /// Asks server `k` for a CloudStack sync and waits (bounded) until it finished one.
+    pub fn resync(&self, k: usize) {
+        let server = &self.servers[k];
+        let sync_ok = || server.control(json!({"command": "cloudstack-status"}))["arguments"]["counters"]["cloudstack.sync-ok"].as_i64();
+        let before = sync_ok();
+        server.control(json!({"command": "cloudstack-resync"}));
+        let synced = wait_until(Duration::from_secs(15), || sync_ok() > before);
+        assert!(synced, "{} ran no sync within 15 s of cloudstack-resync:\n{}", server.name, server.log());
+    }
+
     /// Which server sent `answer` (by its Server-Id); panics if none did.
     pub fn answered_by(&self, answer: &Answer) -> usize {
         let id = answer.server_id.as_deref().unwrap_or_else(|| panic!("the answer has no Server-Id: {answer:?}"));
