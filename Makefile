@@ -13,12 +13,13 @@ setup:
 image:
 	cp /usr/local/share/ca-certificates/*.crt tests/setup/build-ca/ 2>/dev/null || true
 	docker build --network host -t $(IMAGE) .
+	docker build --network host -t $(IMAGE)-postgres -f tests/setup/postgres/Dockerfile .
 
 unit:
 	cargo test --locked --lib --bins --features test-tools
 
 e2e:
-	KC_IMAGE=$(IMAGE) cargo test --locked --features e2e --test e2e -- --test-threads=$(E2E_THREADS)
+	KC_IMAGE=$(IMAGE) KC_POSTGRES_IMAGE=$(IMAGE)-postgres cargo test --locked --features e2e --test e2e -- --test-threads=$(E2E_THREADS)
 
 demo: setup image
 	KC_IMAGE=$(IMAGE) cargo test --locked --features e2e --test e2e -- --ignored --nocapture demo_

@@ -431,3 +431,37 @@ fn two_servers_sharing_postgresql_never_delegate_a_prefix_to_two_duids() {
     assert!(rows.contains(&(WEB_PREFIX.to_string(), hex(&reinstalled.duid))), "web's /60 is the new DUID's: {rows:?}");
     println!("shared PostgreSQL race: {} exchanges, {} answered", seen.len(), seen.iter().filter(|s| !s.live.is_empty()).count());
 }
+
+/// The configurations kea-config/ documents (one file per HA role, the shared PostgreSQL database, the single
+/// server) pass `kea-dhcp6 -t` of the Kea in the project image, where their interface exists. `-t` loads no hook,
+/// so each HA role is also started for real: Kea takes the HA hook's parameters as documented and starts the HA
+/// service in its mode and role (the CloudStack hook then runs without a CloudStack to ask).
+#[test]
+fn every_documented_configuration_passes_kea_s_own_check() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("kea-config");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let names: Vec<String> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let roles = [
+        ("ha-hot-standby-primary.conf", "hot-standby mode as primary"),
+        ("ha-hot-standby-standby.conf", "hot-standby mode as standby"),
+        ("ha-load-balancing-primary.conf", "load-balancing mode as primary"),
+        ("ha-load-balancing-secondary.conf", "load-balancing mode as secondary"),
+    ];
+    for documented in roles.iter().map(|(f, _)| *f).chain(["shared-postgresql.conf", "kea-dhcp6.conf"]) {
+        assert!(names.iter().any(|n| n == documented), "kea-config/ documents {documented}: {names:?}");
+    }
+    let addresses = ["2001:db8:ffff::53", "2001:db8:ffff::54", "2001:db8:ffff::5"];
+    let checked = crate::lab::ha::kea_check_configs(&files, &addresses, |name| name.starts_with("ha-"));
+    assert_eq!(checked.len(), files.len());
+    for check in &checked {
+        assert!(check.accepted, "kea-dhcp6 -t refused {}:\n{}", check.file.display(), check.check_output);
+        let name = check.file.file_name().unwrap().to_string_lossy();
+        if let Some((_, service)) = roles.iter().find(|(f, _)| *f == name) {
+            let log = check.start_log.as_deref().expect("the HA roles are started");
+            assert!(log.contains("HA_CONFIGURATION_SUCCESSFUL") && log.contains(service) && log.contains("DHCP6_STARTED"),
+                "{name}: Kea did not start its HA service ({service}):\n{log}");
+            assert!(log.contains("CLOUDSTACK_LOAD_OK"), "{name}: the CloudStack hook loaded:\n{log}");
+        }
+    }
+}

@@ -561,3 +561,70 @@ fn write_server_files(dirs: &KeaDirs, config: &Value, standin: &Standin) {
     std::fs::write(&secret_path, standin.secret_key()).expect("lab: write secret");
     std::fs::set_permissions(&secret_path, std::fs::Permissions::from_mode(0o600)).expect("lab: chmod secret");
 }
+
+/// What Kea made of one documented configuration file.
+pub struct ConfigCheck {
+    /// The file checked.
+    pub file: PathBuf,
+    /// `kea-dhcp6 -t` accepted it (the core configuration; hook parameters are not looked at by `-t`).
+    pub accepted: bool,
+    /// What `-t` printed.
+    pub check_output: String,
+    /// For files started for real (`start`): kea-dhcp6's log of that start, in which each hook parsed its parameters.
+    pub start_log: Option<String>,
+}
+
+/// Runs `kea-dhcp6 -t` on each configuration file in a container of the Kea image whose network namespace has the
+/// interface the documented configurations listen on: `eth0` with `addresses`, one end of a veth pair whose other
+/// end is in the same namespace (nothing leaves it). Files for which `start` says so are then started for real
+/// (`-t` never loads hooks), the CloudStack hook pointed at a closed loopback port with a 1 s warm-up, until Kea
+/// logs DHCP6_STARTED or exits (at most 20 s).
+pub fn kea_check_configs(files: &[PathBuf], addresses: &[&str], start: impl Fn(&str) -> bool) -> Vec<ConfigCheck> {
+    let image = std::env::var("KC_IMAGE").unwrap_or_else(|_| "kea-cloudstack:latest".to_string());
+    super::preflight(&image);
+    let seq = LAB_SEQ.fetch_add(1, Ordering::Relaxed);
+    let id = format!("{:04x}{seq:02x}", std::process::id() as u16);
+    let dir = std::env::temp_dir().join(format!("kc-lab-{id}"));
+    let work = WorkDir::create(&dir);
+    let dirs = server_dirs(&work, 0);
+    let keeper = KeaBox::create(&image, &format!("kc-{id}"), dirs);
+    keeper.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0peer"]);
+    keeper.ip(&["link", "set", "eth0peer", "up"]);
+    for address in addresses {
+        keeper.ip(&["addr", "add", &format!("{address}/64"), "dev", "eth0", "nodad"]);
+    }
+    keeper.ip(&["link", "set", "eth0", "up"]);
+    let container = format!("kc-{id}-net");
+    let exec = |script: &str| {
+        let out = host::output("docker", &["exec", &container, "sh", "-c", script]);
+        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    // Kea 2.6.3 wants its socket directory 0750; the hook wants its secret file.
+    exec("chmod 750 /run/kea && printf secret > /etc/kea/cloudstack.secret && chmod 600 /etc/kea/cloudstack.secret");
+    files
+        .iter()
+        .map(|file| {
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            let inside = format!("/etc/kea/{name}");
+            host::run("docker", &["cp", &file.display().to_string(), &format!("{container}:{inside}")]);
+            let (accepted, check_output) = exec(&format!("kea-dhcp6 -t {inside}"));
+            let start_log = start(&name).then(|| {
+                let text = std::fs::read_to_string(file).unwrap();
+                let api = "\"api-url\": \"https://cloud.example.net/client/api\",";
+                assert!(text.contains(api), "lab: {name} has no {api}");
+                let local = text.replace(api, "\"api-url\": \"https://[::1]:9/client/api\", \"warmup-timeout\": 1,");
+                let started = work.join(&format!("started-{name}"));
+                std::fs::write(&started, local).unwrap();
+                let copy = format!("/etc/kea/started-{name}");
+                host::run("docker", &["cp", &started.display().to_string(), &format!("{container}:{copy}")]);
+                let script = format!(
+                    "kea-dhcp6 -c {copy} > /tmp/kea.log 2>&1 & pid=$!; i=0; \
+                     while [ $i -lt 200 ] && kill -0 $pid 2>/dev/null && ! grep -q DHCP6_STARTED /tmp/kea.log; do \
+                     sleep 0.1; i=$((i+1)); done; kill $pid 2>/dev/null; wait $pid; rm -f /run/kea/*.pid; cat /tmp/kea.log"
+                );
+                exec(&script).1
+            });
+            ConfigCheck { file: file.clone(), accepted, check_output, start_log }
+        })
+        .collect()
+}
