@@ -53,13 +53,16 @@ fn fail_over(pair: &mut Cluster, quick: &Router, client: &Client, held: &Answer)
     (answer.unwrap(), Failover { to_partner_down, to_first_reply })
 }
 
-/// Hot-standby: the primary delegates and its standby holds the same lease at once (HA's lease update); when the
-/// primary stops, the standby takes over within seconds (printed: primary stop → first Reply from the standby),
+/// Hot-standby: both servers list CloudStack themselves; the primary delegates and its standby holds the same
+/// lease at once (HA's lease update); when the primary stops, the standby takes over within seconds (printed: primary stop → first Reply from the standby),
 /// extends the client's /60 on Rebind and Renew, and gives a reinstalled VM the same /60; when the primary returns
 /// it syncs and both hold the same leases.
 #[test]
 fn a_hot_standby_pair_fails_over_and_every_nic_keeps_its_prefix() {
     let mut pair = pair(HaMode::HotStandby);
+    let counts = pair.standin().request_counts();
+    assert_eq!((counts.listings_begun, counts.listing_pages), (2, 4),
+        "each server listed CloudStack itself at start: both passes (VMs outside projects, project VMs), a page each");
     let r = pair.router("VLAN709", raw_remote_id());
     let web = Client::new(WEB_MAC);
     let reply = r.acquire(&web).unwrap().expect("web's Reply");
