@@ -120,8 +120,8 @@ fn leases_the_hook_clears_on_the_primary_are_deleted_on_the_standby_too() {
     pair.resync(STANDBY);
     let moved = r.acquire(&db).unwrap().expect("db's Reply after the renumbering");
     assert_eq!(prefixes(&moved), [DB_RENUMBERED_PREFIX]);
-    assert!(pair.server(PRIMARY).log().contains("CLOUDSTACK_CLEARED_COMMITTED"), "the primary handed the stale lease on");
     assert_eq!(pair.server(STANDBY).lease6_get(DB_PREFIX), None, "the standby deleted db's stale lease");
+    assert!(pair.server(PRIMARY).log().contains("CLOUDSTACK_CLEARED_COMMITTED"), "the primary handed the stale lease on");
     let deleted_row = pair.server(STANDBY).lease_journal().into_iter().rev().find(|l| l.prefix() == DB_PREFIX).unwrap();
     assert_eq!((deleted_row.duid.as_str(), deleted_row.valid_lifetime), (hex(&db.duid).as_str(), 0),
         "the standby's lease file records the deletion");
