@@ -54,9 +54,10 @@ fn fail_over(pair: &mut Cluster, quick: &Router, client: &Client, held: &Answer)
 }
 
 /// Hot-standby: both servers list CloudStack themselves; the primary delegates and its standby holds the same
-/// lease at once (HA's lease update); when the primary stops, the standby takes over within seconds (printed: primary stop → first Reply from the standby),
-/// extends the client's /60 on Rebind and Renew, and gives a reinstalled VM the same /60; when the primary returns
-/// it syncs and both hold the same leases.
+/// lease at once (HA's lease update). When the primary stops, the standby takes over within seconds (printed:
+/// primary stop → first Reply from the standby), extends the client's /60 on Rebind and then on Renew (the Renew
+/// addressed to the stopped primary goes unanswered), and gives a reinstalled VM the same /60; when the primary
+/// returns it syncs and both hold the same leases.
 #[test]
 fn a_hot_standby_pair_fails_over_and_every_nic_keeps_its_prefix() {
     let mut pair = pair(HaMode::HotStandby);
@@ -100,9 +101,10 @@ fn a_hot_standby_pair_fails_over_and_every_nic_keeps_its_prefix() {
 /// The renumbered db NIC (185.62.101.24 → .99): its prefix moves from n = 280 to n = 355.
 const DB_RENUMBERED_PREFIX: &str = "2a00:f10:500:1630::/60";
 
-/// What the hook clears out of a NIC's way on the primary reaches the standby as deletions: the renumbered NIC's
-/// stale prefix (the client's own lease on the old /60) and the reinstalled VM's old DUID. After a failover the
-/// standby holds neither, and neither is extended for anyone.
+/// What the hook clears out of a NIC's way on the primary is gone on the standby too: the renumbered NIC's stale
+/// prefix (the client's own lease on the old /60) reaches it as a deletion, and the reinstalled VM's old DUID is
+/// replaced by the new DUID's lease on the same /60. After a failover the standby holds neither, and neither is
+/// extended for the DUID that left it.
 #[test]
 fn leases_the_hook_clears_on_the_primary_are_deleted_on_the_standby_too() {
     let mut pair = pair(HaMode::HotStandby);
