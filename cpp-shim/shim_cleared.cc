@@ -112,11 +112,6 @@ size_t commitCleared(const Pkt6Ptr& query, const Lease6Collection& committed, Le
     return added;
 }
 
-size_t clearedWaiting() {
-    std::lock_guard<std::mutex> lock(waiting_mutex);
-    return waiting.size();
-}
-
 void forgetCleared() {
     std::lock_guard<std::mutex> lock(waiting_mutex);
     waiting.clear();

@@ -32,9 +32,6 @@ void rememberCleared(const isc::dhcp::Pkt6Ptr& query, const isc::dhcp::Lease6Col
 size_t commitCleared(const isc::dhcp::Pkt6Ptr& query, const isc::dhcp::Lease6Collection& committed,
                      isc::dhcp::Lease6Collection& deleted);
 
-/// How many clients have cleared leases waiting (for tests and status).
-size_t clearedWaiting();
-
 /// Forget everything (unload).
 void forgetCleared();
 
