@@ -52,7 +52,7 @@ COPY --from=build /kea-version /kea-version
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -t "$(cat /kea-suite)" \
-      "kea-dhcp6-server=$(cat /kea-version)" \
+      "kea-dhcp6-server=$(cat /kea-version)" "kea-admin=$(cat /kea-version)" postgresql-client \
  && rm -rf /var/lib/apt/lists/* \
  && [ "$(dpkg-query -W -f '${Version}' kea-dhcp6-server)" = "$(cat /kea-version)" ] \
  && [ "$(dpkg-query -W -f '${Version}' kea-common)" = "$(cat /kea-version)" ] \

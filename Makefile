@@ -18,6 +18,12 @@ IMAGE ?= $(IMAGE_$(KEA))
 # The other release's image, whose hook the version stories show being refused.
 OTHER_IMAGE ?= $(IMAGE_$(OTHER_$(KEA)))
 E2E_THREADS ?= 2
+# The PostgreSQL server the lease-database stories run (Debian trixie's postgresql).
+POSTGRES_IMAGE ?= kea-cloudstack-postgres
+# Stories that hold on one release only, skipped by name there (the README's Tests section says why): the HA and
+# PostgreSQL stories are written for Kea 2.6.3 (3.0 moved the SQL backends into hook libraries, not yet configured).
+E2E_SKIP_2.6 =
+E2E_SKIP_3.0 = --skip ha_stories
 
 .PHONY: test setup image images unit e2e e2e-all demo
 
@@ -33,12 +39,14 @@ image:
 images:
 	$(MAKE) image KEA=2.6
 	$(MAKE) image KEA=3.0
+	docker build --network host -t $(POSTGRES_IMAGE) -f tests/setup/postgres/Dockerfile .
 
 unit:
 	cargo test --locked --lib --bins --features test-tools
 
 e2e:
-	KC_IMAGE=$(IMAGE) KC_OTHER_IMAGE=$(OTHER_IMAGE) cargo test --locked --features e2e --test e2e -- --test-threads=$(E2E_THREADS)
+	KC_IMAGE=$(IMAGE) KC_OTHER_IMAGE=$(OTHER_IMAGE) KC_POSTGRES_IMAGE=$(POSTGRES_IMAGE) \
+	  cargo test --locked --features e2e --test e2e -- --test-threads=$(E2E_THREADS) $(E2E_SKIP_$(KEA))
 
 # Every story against Kea 2.6, then every story against Kea 3.0 (one after the other: 2 threads each).
 e2e-all:
