@@ -28,6 +28,7 @@ mod kea_box;
 mod kea_config;
 mod leases;
 mod standin;
+mod standin_events;
 mod sweep;
 #[path = "../../tools/test_pki.rs"]
 pub mod test_pki;
