@@ -5,7 +5,9 @@
 //! - An async command (start, stop, destroy, expunge, migrate, add/remove/update NIC) writes `Scheduled` when it is
 //!   queued, then `Started` and `Completed` when its job runs; the last two point at the first (`parentid`).
 //! - A create command (deploy: `VM.CREATE`) first writes `Created` ("Successfully created entity for …"), which
-//!   becomes the command's first event: `Scheduled`, `Started` and `Completed` point at it.
+//!   becomes the command's first event: `Scheduled`, `Started` and `Completed` point at it. A VM deployed with
+//!   `startvm=false` is never started: its job writes nothing more than `Created` and `Scheduled` (a VM added here
+//!   in a state other than Running is taken to be one).
 //! - A synchronous command (recover: `VM.RECOVER`; assign to another account: `VM.MOVE`) writes one `Completed`
 //!   event and no parent.
 //! - Every event of a command carries the command's resource: `resourcetype` `VirtualMachine` and the VM's UUID, NIC
@@ -153,7 +155,12 @@ pub fn record(log: &mut EventLog, action: &Action, vm: &Vm, now: i64) {
         Run::AsyncCreate => {
             let created = event(EventState::Created, "Successfully created entity for deploying Vm".to_string());
             let queued = event(EventState::Scheduled, spec.queued.clone());
-            log.write(vec![created, queued, started, completed], true, now);
+            let drafts = if vm.state.eq_ignore_ascii_case("Running") {
+                vec![created, queued, started, completed]
+            } else {
+                vec![created, queued]
+            };
+            log.write(drafts, true, now);
         }
         Run::Async => {
             let queued = event(EventState::Scheduled, spec.queued.clone());
@@ -204,6 +211,14 @@ mod tests {
         assert_eq!(completed.resource.as_ref().unwrap().name.as_deref(), Some("Web server"));
         assert_eq!(completed.owner, Owner { account: "admin".into(), username: "admin".into(), projectid: None });
         assert!(log.all().iter().all(|e| e.created == 100));
+    }
+
+    #[test]
+    fn a_vm_deployed_without_starting_it_gets_created_and_scheduled_only() {
+        let mut log = EventLog::default();
+        record(&mut log, &Action::Deploy, &vm(json!({"state": "Stopped"})), 1);
+        let states: Vec<EventState> = log.all().iter().map(|e| e.draft.state).collect();
+        assert_eq!(states, [EventState::Created, EventState::Scheduled]);
     }
 
     #[test]
