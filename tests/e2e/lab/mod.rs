@@ -31,6 +31,7 @@ pub mod kea_version;
 mod leases;
 pub mod postgres;
 mod standin;
+mod standin_events;
 mod sweep;
 #[path = "../../tools/test_pki.rs"]
 pub mod test_pki;
