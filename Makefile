@@ -20,10 +20,10 @@ OTHER_IMAGE ?= $(IMAGE_$(OTHER_$(KEA)))
 E2E_THREADS ?= 2
 # The PostgreSQL server the lease-database stories run (Debian trixie's postgresql).
 POSTGRES_IMAGE ?= kea-cloudstack-postgres
-# Stories that hold on one release only, skipped by name there (the README's Tests section says why): the HA and
-# PostgreSQL stories are written for Kea 2.6.3 (3.0 moved the SQL backends into hook libraries, not yet configured).
+# Stories that hold on one release only, skipped by name there (the README's Tests section and the story say why):
+# the shared-PostgreSQL race story is paced for 2.6.3's renewals (3.0 answers them from its lease cache).
 E2E_SKIP_2.6 =
-E2E_SKIP_3.0 = --skip ha_stories
+E2E_SKIP_3.0 = --skip ha_stories::two_servers_sharing_postgresql_never_delegate_a_prefix_to_two_duids
 
 .PHONY: test setup image images unit e2e e2e-all demo
 

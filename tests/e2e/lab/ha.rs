@@ -1,5 +1,13 @@
 //! A lab of several Kea servers on one router link: an HA pair (hot-standby or load-balancing, Kea's
 //! `libdhcp_ha.so` with `libdhcp_lease_cmds.so`), or servers sharing one PostgreSQL lease database (`postgres`).
+//! Written for the Kea release of the image (`kea_version`), as the single-server lab is:
+//!
+//! - 3.0 keeps its SQL lease backends in hook libraries: a server with PostgreSQL leases loads
+//!   `libdhcp_pgsql.so` (Kea-3.0.3 `src/hooks/dhcp/pgsql/pgsql_callouts.cc`: its `load()` registers the
+//!   "postgresql" lease manager factory). 2.6.3 has the backend built in and ships no such library.
+//! - The HA entry is the same on both: the keys the lab uses kept their meaning in 3.0 (Kea-3.0.3
+//!   `ha_config_parser.cc`; its one changed default, `restrict-commands` now true, limits the dedicated listener
+//!   to the commands HA peers send each other, which is all the lab sends there).
 //!
 //! ```text
 //!   router netns kc-<id>-r                              containers (each in the network of its keeper)
@@ -29,11 +37,13 @@ use super::kea_box::{KeaBox, KeaDirs};
 use super::leases::{self, LeaseRow};
 use super::postgres::Postgres;
 use super::standin::{Standin, API_KEY};
-use super::{control, kea_config, tls, LabSpec, WorkDir, LAB_SEQ};
+use super::{control, kea_config, tls, KeaVersion, LabSpec, WorkDir, LAB_SEQ};
 
 /// Kea's HA and lease-commands hooks, as Debian's kea-common installs them.
 pub const HA_LIBRARY: &str = "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_ha.so";
 pub const LEASE_CMDS_LIBRARY: &str = "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_lease_cmds.so";
+/// Kea 3.0's PostgreSQL lease (and host) backend, a hook library since Kea 2.7.4 (not in 2.6.3).
+pub const PGSQL_LIBRARY: &str = "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_pgsql.so";
 /// Port of HA's dedicated HTTP listener on each server's address.
 pub const HA_PORT: u16 = 8001;
 /// HA timers of the lab, milliseconds: a heartbeat a second, the partner is down after 3 s without an answer,
@@ -222,6 +232,7 @@ pub struct Cluster {
     pid16: u16,
     seq: u8,
     mode: Option<HaMode>,
+    kea_version: KeaVersion,
     relay_socket: OnceLock<UdpSocket>,
 }
 
@@ -282,8 +293,11 @@ impl Cluster {
             super::link_kea_side(&kea, &kea_end, addr);
             servers.push(KeaServer { kea, name, addr, dir: d.etc.parent().unwrap().to_path_buf(), running: false });
         }
-        let mut cluster =
-            Cluster { servers, postgres, standin, router_ns, work, id, pid16, seq, mode: spec.ha, relay_socket: OnceLock::new() };
+        let kea_version = super::kea_version::of_image(&image);
+        let mut cluster = Cluster {
+            servers, postgres, standin, router_ns, work, id, pid16, seq, mode: spec.ha, kea_version,
+            relay_socket: OnceLock::new(),
+        };
         for server in &cluster.servers {
             server.kea.start_kea();
         }
@@ -310,6 +324,11 @@ impl Cluster {
     /// The shared PostgreSQL lease database, if the cluster has one.
     pub fn postgres(&self) -> &Postgres {
         self.postgres.as_ref().expect("this cluster keeps its leases in memfiles")
+    }
+
+    /// The Kea release every server of the cluster runs (the image's).
+    pub fn kea_version(&self) -> KeaVersion {
+        self.kea_version
     }
 
     /// The CloudStack stand-in's control client.
@@ -497,7 +516,10 @@ pub(super) fn link_to_bridge(router_ns: &NetNs, bridge: &str, outer_end: &str, r
 }
 
 /// Server k's kea-dhcp6.conf: the single-server lab's, with multi-threading on (HA's listener needs it), the HA
-/// and lease-commands hooks after the CloudStack hook, and the shared PostgreSQL lease database.
+/// and lease-commands hooks after the CloudStack hook, and the shared PostgreSQL lease database (on 3.0 with
+/// `libdhcp_pgsql.so` first in the hooks, where Kea's documentation lists it: it has no packet callouts, and Kea
+/// opens the lease database only once every library is loaded, `ControlledDhcpv6Srv::processConfig` in Kea-3.0.3
+/// `ctrl_dhcp6_srv.cc`, so its place before or after the CloudStack hook changes nothing).
 fn server_config(
     spec: &ClusterSpec,
     k: usize,
@@ -517,6 +539,13 @@ fn server_config(
     let dhcp6 = &mut config["Dhcp6"];
     if let Some(pg) = postgres {
         dhcp6["lease-database"] = pg.lease_database();
+        if version.is_3_0_or_later() {
+            if dhcp6.get("hooks-libraries").is_none() {
+                dhcp6["hooks-libraries"] = json!([]);
+            }
+            let hooks = dhcp6["hooks-libraries"].as_array_mut().expect("hooks-libraries is a list");
+            hooks.insert(0, json!({ "library": PGSQL_LIBRARY }));
+        }
     }
     if let Some(mode) = spec.ha {
         let hooks = dhcp6["hooks-libraries"].as_array_mut().expect("the lab loads the CloudStack hook");
