@@ -80,9 +80,15 @@ RUN apt-get update \
  && [ "$(dpkg-query -W -f '${Version}' kea-common)" = "$(cat /kea-version)" ]
 
 # The runtime image: Debian's Kea with the package installed (dpkg refuses it unless every dependency, the exact
-# kea-dhcp6-server among them, is already there), and /run/kea with mode 0750: Kea refuses a unix control
-# socket in a directory with another mode (2.6.3) or one allowing more (3.0).
+# kea-dhcp6-server among them, is already there), kea-admin of the same Kea and psql (the PostgreSQL stories make
+# and inspect the lease schema with them), and /run/kea with mode 0750: Kea refuses a unix control socket in a
+# directory with another mode (2.6.3) or one allowing more (3.0).
 FROM debian-kea
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -t "$(cat /kea-suite)" \
+      "kea-admin=$(cat /kea-version)" postgresql-client \
+ && rm -rf /var/lib/apt/lists/* \
+ && [ "$(dpkg-query -W -f '${Version}' kea-common)" = "$(cat /kea-version)" ]
 COPY --from=deb /out/ /tmp/kea-cloudstack-hook/
 RUN dpkg -i /tmp/kea-cloudstack-hook/kea-cloudstack-hook_*.deb \
  && rm -rf /tmp/kea-cloudstack-hook \

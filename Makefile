@@ -26,6 +26,12 @@ DEBIAN_KEA_IMAGE_3.0 ?= kea-cloudstack-debian-kea:3.0
 DEBIAN_KEA_IMAGE ?= $(DEBIAN_KEA_IMAGE_$(KEA))
 DEB_DIR ?= target/deb
 E2E_THREADS ?= 2
+# The PostgreSQL server the lease-database stories run (Debian trixie's postgresql).
+POSTGRES_IMAGE ?= kea-cloudstack-postgres
+# Stories that hold on one release only, skipped by name there (the README's Tests section and the story say why):
+# the shared-PostgreSQL race story is paced for 2.6.3's renewals (3.0 answers them from its lease cache).
+E2E_SKIP_2.6 =
+E2E_SKIP_3.0 = --skip ha_stories::two_servers_sharing_postgresql_never_delegate_a_prefix_to_two_duids
 
 .PHONY: test setup build-ca image images deb debs unit e2e e2e-all demo
 
@@ -46,6 +52,7 @@ image: build-ca
 images:
 	$(MAKE) image KEA=2.6
 	$(MAKE) image KEA=3.0
+	docker build --network host -t $(POSTGRES_IMAGE) -f tests/setup/postgres/Dockerfile .
 
 # The deb stage's /out/ (the package and lintian's output) copied out of the image it made (after `make image`
 # every step is cached). No --output: that needs BuildKit.
@@ -68,8 +75,9 @@ unit:
 	cargo test --locked --lib --bins --features test-tools
 
 e2e:
-	KC_IMAGE=$(IMAGE) KC_OTHER_IMAGE=$(OTHER_IMAGE) KC_DEBIAN_KEA_IMAGE=$(DEBIAN_KEA_IMAGE) KC_DEB_DIR=$(CURDIR)/$(DEB_DIR) \
-	  cargo test --locked --features e2e --test e2e -- --test-threads=$(E2E_THREADS)
+	KC_IMAGE=$(IMAGE) KC_OTHER_IMAGE=$(OTHER_IMAGE) KC_POSTGRES_IMAGE=$(POSTGRES_IMAGE) \
+	  KC_DEBIAN_KEA_IMAGE=$(DEBIAN_KEA_IMAGE) KC_DEB_DIR=$(CURDIR)/$(DEB_DIR) \
+	  cargo test --locked --features e2e --test e2e -- --test-threads=$(E2E_THREADS) $(E2E_SKIP_$(KEA))
 
 # Every story against Kea 2.6, then every story against Kea 3.0 (one after the other: 2 threads each).
 e2e-all:

@@ -7,6 +7,7 @@ const HEADER: &str = "cpp-shim/kea_cloudstack.h";
 const MESSAGES: &str = "cpp-shim/cloudstack_messages.mes";
 const SHIM_SOURCES: &[&str] = &[
     "cpp-shim/shim_callouts.cc",
+    "cpp-shim/shim_cleared.cc",
     "cpp-shim/shim_commands.cc",
     "cpp-shim/shim_config_check.cc",
     "cpp-shim/shim_facts.cc",
@@ -105,7 +106,7 @@ fn build_shim(out: &std::path::Path) {
         println!("cargo:rerun-if-changed={source}");
         build.file(source);
     }
-    for header in ["kea_compat.h", "shim_commands.h", "shim_facts.h", "shim_lease_record.h", "shim_log.h", "shim_query.h"] {
+    for header in ["kea_compat.h", "shim_cleared.h", "shim_commands.h", "shim_facts.h", "shim_lease_record.h", "shim_log.h", "shim_query.h"] {
         println!("cargo:rerun-if-changed=cpp-shim/{header}");
     }
     build.compile("cloudstack_shim");

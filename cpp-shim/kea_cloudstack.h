@@ -163,6 +163,9 @@ int kcs_lease6_rebind(void *callout_handle);
 int kcs_pkt6_send(void *callout_handle);
 int kcs_lease6_release(void *callout_handle);
 int kcs_dhcp6_srv_configured(void *callout_handle);
+/** Adds the leases the hook cleared for this client to "deleted_leases6", which Kea's HA hook
+ *  (listed after this one) sends to the partner. */
+int kcs_leases6_committed(void *callout_handle);
 
 /** Would Kea print a message of this severity (and debug level)? */
 int kcs_log_enabled(kc_severity severity, int debug_level);

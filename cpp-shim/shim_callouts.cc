@@ -2,6 +2,7 @@
 // Every function catches everything: an exception must never reach Rust's frames or Kea.
 #include "kea_compat.h" // first: Kea's config.h, the release built against
 #include "kea_cloudstack.h"
+#include "shim_cleared.h"
 #include "shim_facts.h"
 #include "shim_lease_record.h"
 #include "shim_log.h"
@@ -235,7 +236,7 @@ extern "C" int kcs_pkt6_receive(void* callout_handle) {
             Plan plan = planFrom(decided);
             if (isSolicitOrRequest(query->getType())) {
                 const IOAddress prefix = addressOf(decided.prefix);
-                clearWay(query, prefix, decided.prefix.len, decided.mac);
+                rememberCleared(query, clearWay(query, prefix, decided.prefix.len, decided.mac));
                 plan.iaid = steerHint(query, prefix, decided.prefix.len);
             } else {
                 Option6IAPtr first = boost::dynamic_pointer_cast<Option6IA>(peekOption(query, D6O_IA_PD));
@@ -398,6 +399,34 @@ extern "C" int kcs_lease6_release(void* callout_handle) {
         logCalloutError("lease6_release", ex.what());
     } catch (...) {
         logCalloutError("lease6_release", "unknown exception");
+    }
+    return 0;
+}
+
+// Kea's HA hook sends the partner what this callout's arguments hold; the hook is listed before
+// libdhcp_ha.so, so the leases it cleared out of a NIC's way go with the client's commit.
+extern "C" int kcs_leases6_committed(void* callout_handle) {
+    try {
+        CalloutHandle& handle = *static_cast<CalloutHandle*>(callout_handle);
+        Pkt6Ptr query;
+        Lease6CollectionPtr leases;
+        Lease6CollectionPtr deleted;
+        handle.getArgument("query6", query);
+        handle.getArgument("leases6", leases);
+        handle.getArgument("deleted_leases6", deleted);
+        if (!query || !leases || !deleted) {
+            return 0;
+        }
+        const size_t added = commitCleared(query, *leases, *deleted);
+        if (added > 0) {
+            LOG_DEBUG(cloudstack_logger, DBG_PACKET, CLOUDSTACK_CLEARED_COMMITTED)
+                .arg(query->getLabel())
+                .arg(added);
+        }
+    } catch (const std::exception& ex) {
+        logCalloutError("leases6_committed", ex.what());
+    } catch (...) {
+        logCalloutError("leases6_committed", "unknown exception");
     }
     return 0;
 }

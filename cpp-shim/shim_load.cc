@@ -1,6 +1,7 @@
 // load() and unload(): hand the hook parameters to Rust, refuse the wrong daemon.
 #include "kea_compat.h" // first: Kea's config.h, the release built against
 #include "kea_cloudstack.h"
+#include "shim_cleared.h"
 #include "shim_commands.h"
 #include "shim_facts.h"
 #include "shim_log.h"
@@ -51,6 +52,7 @@ extern "C" int kcs_load(void* library_handle) {
 extern "C" int kcs_unload(void) {
     try {
         kc_unload();
+        forgetCleared();
         LOG_INFO(cloudstack_logger, CLOUDSTACK_UNLOAD);
     } catch (...) {
     }

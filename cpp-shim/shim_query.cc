@@ -107,9 +107,10 @@ bool sameClient(const Lease6Ptr& lease, const DuidPtr& duid, uint32_t iaid) {
 }
 
 // Delete a lease the way Kea's own commands do: the row, then the "assigned" statistics.
-void removeLease(const Pkt6Ptr& query, const Lease6Ptr& lease, const char* why) {
+// Returns whether the row was deleted (false: another thread or server changed it first).
+bool removeLease(const Pkt6Ptr& query, const Lease6Ptr& lease, const char* why) {
     if (!LeaseMgrFactory::instance().deleteLease(lease)) {
-        return;
+        return false;
     }
     if (lease->state_ != Lease::STATE_EXPIRED_RECLAIMED) {
         StatsMgr& stats = StatsMgr::instance();
@@ -126,26 +127,28 @@ void removeLease(const Pkt6Ptr& query, const Lease6Ptr& lease, const char* why) 
         .arg(lease->addr_.toText() + "/" + std::to_string(lease->prefixlen_))
         .arg(lease->duid_ ? lease->duid_->toText() : std::string("none"))
         .arg(why);
+    return true;
 }
 
 } // namespace
 
-void clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len, const uint8_t mac[6]) {
+Lease6Collection clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len, const uint8_t mac[6]) {
+    Lease6Collection removed;
     bool has_pd = false;
     const uint32_t iaid = iaidOfFirstPd(query, has_pd);
     DuidPtr duid = clientDuid(query);
     if (!has_pd || !duid) {
-        return;
+        return removed;
     }
     LeaseMgr& leases = LeaseMgrFactory::instance();
     Lease6Ptr holder = leases.getLease6(Lease::TYPE_PD, prefix);
     if (holder && sameClient(holder, duid, iaid)) {
         // The usual case (a renewal, a rebooted VM): the client holds its prefix. Any other
         // prefix it holds was let through lease6_select as reserved, so it has nothing to clear.
-        return;
+        return removed;
     }
-    if (holder) {
-        removeLease(query, holder, "the prefix belongs to this NIC (new DUID or IAID)");
+    if (holder && removeLease(query, holder, "the prefix belongs to this NIC (new DUID or IAID)")) {
+        removed.push_back(holder);
     }
     for (const Lease6Ptr& own : leases.getLeases6(Lease::TYPE_PD, *duid, iaid)) {
         if ((own->addr_ == prefix && own->prefixlen_ == len) || isReservedPrefix(own->addr_, own->prefixlen_)) {
@@ -155,8 +158,11 @@ void clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len, const 
         if (!recorded.empty() && !sameMac(recorded, mac)) {
             continue; // another NIC's lease under the same DUID and IAID (a cloned VM)
         }
-        removeLease(query, own, "the NIC's prefix is another one now");
+        if (removeLease(query, own, "the NIC's prefix is another one now")) {
+            removed.push_back(own);
+        }
     }
+    return removed;
 }
 
 bool withholdPrefixes(const Pkt6Ptr& query) {

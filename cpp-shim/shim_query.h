@@ -7,6 +7,7 @@
 
 #include <asiolink/io_address.h>
 #include <dhcp/pkt6.h>
+#include <dhcpsrv/lease.h>
 
 #include <vector>
 
@@ -41,11 +42,12 @@ uint32_t steerHint(const isc::dhcp::Pkt6Ptr& query, const isc::asiolink::IOAddre
 
 /// Remove leases that would stop Kea from delegating `prefix` to this client: another client's
 /// lease on `prefix`, and the client's own leases (this IAID) on other, unreserved prefixes.
-/// A client that already holds `prefix` costs one lookup.
-/// The client's own leases are only cleared when they record no NIC or this NIC (`mac`): a clone
-/// with the same DUID on another NIC keeps its own.
-void clearWay(const isc::dhcp::Pkt6Ptr& query, const isc::asiolink::IOAddress& prefix, uint8_t len,
-              const uint8_t mac[6]);
+/// A client that already holds `prefix` costs one lookup. Returns the leases it deleted (the
+/// partner of an HA pair must hear of them: see shim_cleared.h). The client's own leases are only
+/// cleared when they record no NIC or this NIC (`mac`): a clone with the same DUID on another NIC
+/// keeps its own.
+isc::dhcp::Lease6Collection clearWay(const isc::dhcp::Pkt6Ptr& query, const isc::asiolink::IOAddress& prefix,
+                                     uint8_t len, const uint8_t mac[6]);
 
 /// Take every IA_PD out of the message. Returns true when nothing else is left for Kea to
 /// answer (no IA_NA or IA_TA), in which case the caller drops the message.

@@ -68,7 +68,9 @@ install -m 0644 "$hook" "$root$hooks_dir/libdhcp_cloudstack.so"
 strip --remove-section=.comment --remove-section=.note --strip-unneeded "$root$hooks_dir/libdhcp_cloudstack.so"
 install -m 0755 "$cli" "$root/usr/bin/cloudstack-kea"
 strip --remove-section=.comment --remove-section=.note "$root/usr/bin/cloudstack-kea"
-install -m 0644 "$source_tree/kea-config/kea-dhcp6.conf" "$root$doc/examples/kea-dhcp6.conf"
+# Every commented configuration of kea-config/ (kea-dhcp6.conf, and those of the HA roles and a shared
+# PostgreSQL database), uncompressed so that an operator can copy one to /etc/kea as it is.
+install -m 0644 "$source_tree"/kea-config/*.conf "$root$doc/examples/"
 gzip -9n < "$source_tree/README.md" > "$root$doc/README.md.gz"
 # A native package (the packaging lives with the sources; no Debian revision): Debian names its changelog changelog.gz.
 gzip -9n < "$work/debian/changelog" > "$root$doc/changelog.gz"

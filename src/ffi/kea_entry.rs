@@ -88,6 +88,14 @@ pub unsafe extern "C" fn lease6_release(handle: *mut c_void) -> c_int {
     unsafe { kcs_lease6_release(handle) }
 }
 
+/// # Safety
+/// Kea passes its CalloutHandle.
+#[no_mangle]
+pub unsafe extern "C" fn leases6_committed(handle: *mut c_void) -> c_int {
+    // SAFETY: as pkt6_receive.
+    unsafe { kcs_leases6_committed(handle) }
+}
+
 /// Writes through Kea's "cloudstack-hooks" logger.
 struct KeaSink;
 

@@ -6,6 +6,7 @@ mod cli_stories;
 mod benchmarks;
 mod core_stories;
 mod demo;
+mod ha_stories;
 mod lab_selftest;
 mod operations_stories;
 mod package_stories;

@@ -154,7 +154,8 @@ impl Drop for TestImage {
 
 /// An operator of Debian's Kea installs the package built for it with `apt-get install ./….deb`: apt finds every
 /// dependency installed (the very kea-dhcp6-server the package names) and installs the package alone; the hook
-/// lands in Kea's hooks directory, the tool in /usr/bin, the documentation in /usr/share/doc. Kea, configured with
+/// lands in Kea's hooks directory, the tool in /usr/bin, the documentation and every configuration of kea-config/
+/// in /usr/share/doc. Kea, configured with
 /// the hook by its bare file name (Kea looks it up in its hooks directory), delegates the NIC's /60 to the real
 /// dhclient behind the provider router. The packaged `cloudstack-kea check` reads the API as the hook does, and the
 /// example configuration the package ships passes `kea-dhcp6 -t` with the installed hook.
@@ -184,7 +185,12 @@ fn an_operator_installs_the_package_beside_debians_kea_and_a_relayed_client_gets
     let depends = text(&lab.kea_exec(&["dpkg-query", "-W", "-f", "${Depends}", PACKAGE]));
     assert!(depends.contains(&format!("kea-dhcp6-server (= {kea_dhcp6_server})")), "the package depends on exactly this Kea: {depends}");
     let listed = text(&lab.kea_exec(&["dpkg", "-L", PACKAGE]));
-    for file in [
+    let documented = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("kea-config"))
+        .expect("read kea-config/")
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".conf"))
+        .map(|name| format!("{DOC}/examples/{name}"));
+    let files = [
         HOOK_LIBRARY.to_string(),
         "/usr/bin/cloudstack-kea".to_string(),
         "/usr/share/man/man1/cloudstack-kea.1.gz".to_string(),
@@ -192,7 +198,8 @@ fn an_operator_installs_the_package_beside_debians_kea_and_a_relayed_client_gets
         format!("{DOC}/README.md.gz"),
         format!("{DOC}/copyright"),
         format!("{DOC}/changelog.gz"),
-    ] {
+    ];
+    for file in files.into_iter().chain(documented) {
         assert!(listed.lines().any(|line| line == file), "the package holds {file}:\n{listed}");
     }
 

@@ -128,6 +128,8 @@ pub struct IaPdAnswer {
 pub struct Router {
     socket: UdpSocket,
     server: SocketAddrV6,
+    /// Further servers each message goes to as well (an HA pair's partner): the first answer wins.
+    also: Vec<SocketAddrV6>,
     agent: RelayAgent,
     timeout: Duration,
 }
@@ -143,7 +145,14 @@ impl Router {
         carrier: MacCarrier,
     ) -> Router {
         let agent = RelayAgent { link_address, interface_id: interface_id.to_vec(), carrier, mac_on_renewals: true };
-        Router { socket, server, agent, timeout: Duration::from_secs(2) }
+        Router { socket, server, also: Vec::new(), agent, timeout: Duration::from_secs(2) }
+    }
+
+    /// This router relays every message to `server` too, as a relay in front of an HA pair does (both servers
+    /// hear every client; the one whose scope the client is in answers). The first answer is the client's.
+    pub fn also_to(mut self, server: SocketAddrV6) -> Router {
+        self.also.push(server);
+        self
     }
 
     /// This router carries the MAC on Solicit and Request only (Juniper documents option 79 so).
@@ -215,7 +224,14 @@ impl Router {
     /// Relay a Solicit for `c` and do not wait for an answer (to make the hook look a MAC up, say).
     pub fn solicit_and_go(&self, c: &Client) -> io::Result<()> {
         let packet = self.relay_forward(c, &client_message(1, c, None, &[]));
-        self.socket.send_to(&packet, self.server).map(|_| ())
+        self.send_to_servers(&packet)
+    }
+
+    fn send_to_servers(&self, packet: &[u8]) -> io::Result<()> {
+        for server in std::iter::once(&self.server).chain(&self.also) {
+            self.socket.send_to(packet, server)?;
+        }
+        Ok(())
     }
 
     /// One relay layer around `inner` (a client message or another Relay-Forward), as this router builds it for
@@ -229,7 +245,7 @@ impl Router {
     /// other transactions are skipped; if only malformed ones came, that is an error, not "no answer".
     pub fn send_raw(&self, relay_forw: &[u8]) -> io::Result<Option<Vec<u8>>> {
         let wanted = relay::innermost(relay_forw).ok().and_then(relay::transaction_id);
-        self.socket.send_to(relay_forw, self.server)?;
+        self.send_to_servers(relay_forw)?;
         let deadline = Instant::now() + self.timeout;
         let mut malformed: Option<RelayError> = None;
         let mut buf = vec![0u8; 65536];

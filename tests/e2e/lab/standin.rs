@@ -42,6 +42,14 @@ pub struct RequestCounts {
     pub lookups: u64,
     /// VM ids those lookups named.
     pub looked_up_ids: u64,
+    /// `listEvents` requests.
+    pub event_polls: u64,
+    /// VM rows returned by full-listing pages.
+    pub listing_rows: u64,
+    /// VM rows returned by lookups.
+    pub lookup_rows: u64,
+    /// Event rows returned by `listEvents`.
+    pub event_rows: u64,
     /// Any other API request.
     pub other: u64,
 }
@@ -123,20 +131,44 @@ impl Standin {
         self.control("PUT", "/control/cloud", Some(&cloud));
     }
 
-    /// Adds or replaces one VM (`POST /control/vms`).
+    /// Adds one VM (`POST /control/vms`), writing the events of a `deployVirtualMachine` (`VM.CREATE`).
     pub fn add_vm(&self, vm: Value) {
         self.control("POST", "/control/vms", Some(&vm));
     }
 
-    /// Expunges one VM (`DELETE /control/vms/<id>`): gone from every listing, while `id=<it>` answers an empty
-    /// list rather than 431, as CloudStack keeps an expunged VM's row.
+    /// Adds one VM without an event, as a change the event log lost.
+    pub fn add_vm_quietly(&self, vm: Value) {
+        self.control("POST", "/control/vms?events=none", Some(&vm));
+    }
+
+    /// Expunges one VM (`DELETE /control/vms/<id>`) with the events of `expungeVirtualMachine` (`VM.EXPUNGE`): gone
+    /// from every listing, while `id=<it>` answers an empty list rather than 431, as CloudStack keeps an expunged
+    /// VM's row.
     pub fn remove_vm(&self, id: &str) {
         self.control("DELETE", &format!("/control/vms/{id}"), None);
     }
 
-    /// Sets a VM's state, e.g. "Destroyed" (`POST /control/vms/<id>/state`).
+    /// Expunges one VM as CloudStack's expunge thread does once a destroyed VM's `expunge.delay` passed:
+    /// `VM.EXPUNGE` Started and Completed by `system`, with `resourcetype` but no `resourceid`.
+    pub fn remove_vm_by_expunge_task(&self, id: &str) {
+        self.control("DELETE", &format!("/control/vms/{id}?events=expunge-task"), None);
+    }
+
+    /// Expunges one VM without an event.
+    pub fn remove_vm_quietly(&self, id: &str) {
+        self.control("DELETE", &format!("/control/vms/{id}?events=none"), None);
+    }
+
+    /// Sets a VM's state, e.g. "Destroyed" (`POST /control/vms/<id>/state`), with the events of the command that
+    /// makes that change (`VM.DESTROY`, `VM.START`, `VM.STOP`, `VM.RECOVER`; none for other states).
     pub fn set_state(&self, id: &str, state: &str) {
         self.control("POST", &format!("/control/vms/{id}/state"), Some(&serde_json::json!({ "state": state })));
+    }
+
+    /// Sets a VM's state without an event.
+    pub fn set_state_quietly(&self, id: &str, state: &str) {
+        let body = serde_json::json!({ "state": state });
+        self.control("POST", &format!("/control/vms/{id}/state?events=none"), Some(&body));
     }
 
     /// The API requests the stand-in has seen (`GET /control/requests`).
@@ -169,7 +201,14 @@ impl Standin {
         self.set_fault(json!({ "mode": "none" }));
     }
 
-    /// When page `page` of the listing without `projectid` is asked for, VM `vm_id` is expunged first: the VMs
+    /// Signed requests for `command` (e.g. "listEvents") fail with HTTP status and `errorcode` `code` until the
+    /// fault is cleared; every other command is answered.
+    pub fn fail_command(&self, command: &str, code: u16) {
+        self.set_fault(json!({ "mode": "fail-command", "command": command, "code": code }));
+    }
+
+    /// When page `page` of the listing without `projectid` is asked for, VM `vm_id` is expunged first (writing
+    /// `VM.EXPUNGE` events): the VMs
     /// after it move up one place, and the one that would have opened page `page` falls between the pages.
     pub fn expunge_while_paging(&self, vm_id: &str, page: u32) {
         self.set_fault(json!({ "mode": "expunge-while-paging", "page": page, "id": vm_id }));
@@ -182,14 +221,14 @@ impl Standin {
     }
 
     /// When page `page` of the listing without `projectid` is asked for, `vm` (a cloud-file VM object) is created
-    /// with the highest id: `count` is one more from that page on, and `vm` comes last.
+    /// with the highest id (writing `VM.CREATE` events): `count` is one more from that page on, and `vm` comes last.
     pub fn count_change(&self, page: u32, vm: Value) {
         self.set_fault(json!({ "mode": "count-change", "page": page, "vm": vm }));
     }
 
     /// When page `page` (2 or more) of the listing without `projectid` is asked for, `vm` comes into view before
-    /// every other VM: the page repeats the last VM of the page before, `count` grows by one, and this listing
-    /// never shows `vm` (the next one does).
+    /// every other VM (writing a `VM.MOVE` event): the page repeats the last VM of the page before, `count` grows by
+    /// one, and this listing never shows `vm` (the next one does).
     pub fn duplicate_across_pages(&self, page: u32, vm: Value) {
         self.set_fault(json!({ "mode": "duplicate-across-pages", "page": page, "vm": vm }));
     }

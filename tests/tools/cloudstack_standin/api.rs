@@ -5,13 +5,15 @@
 //! signature, expired request, unknown key → 401; `response` other than `json` → 431; then the command's own rules.
 
 use crate::api_error::ApiError;
+use crate::latency::Work;
+use crate::list_events::{self, EventsRequest};
 use crate::list_vms::{self, ListRequest};
 use crate::listing_fault;
 use crate::signature::{self, Params, Refusal};
 use crate::state::Standin;
 
 /// Commands the stand-in knows; CloudStack matches command names exactly, case included.
-pub const KNOWN_COMMANDS: &[&str] = &[list_vms::COMMAND];
+pub const KNOWN_COMMANDS: &[&str] = &[list_vms::COMMAND, list_events::COMMAND];
 
 /// What the API made of one request, before any fault reshapes the answer.
 #[derive(Debug, Clone)]
@@ -28,6 +30,8 @@ pub struct ApiOutcome {
     pub body: String,
     /// The listing fault that moved the answer, when one did.
     pub fault: Option<&'static str>,
+    /// What answering cost the database (nothing for an error).
+    pub work: Work,
 }
 
 /// Request parameters from the query string and a form body, decoded; the first value of a repeated name wins,
@@ -52,6 +56,7 @@ impl ApiOutcome {
             status: error.code,
             body: error.body(command),
             fault: None,
+            work: Work::default(),
         }
     }
 }
@@ -73,17 +78,35 @@ pub fn handle(standin: &Standin, params: &Params, now_unix: i64) -> ApiOutcome {
             return ApiOutcome::error(Some(command), true, None, error);
         }
     }
-    let request = match ListRequest::from_params(params, standin.default_page_size) {
-        Ok(request) => request,
-        Err(error) => return ApiOutcome::error(Some(command), true, None, error),
-    };
-    let (answer, fault) = listing_fault::answer(standin, &request);
-    match answer {
-        Ok(body) => {
-            ApiOutcome { command: Some(command.to_string()), verified: true, refusal: None, status: 200, body, fault }
+    let (answer, fault) = if command == list_events::COMMAND {
+        (list_events_answer(standin, params), None)
+    } else {
+        match ListRequest::from_params(params, standin.default_page_size) {
+            Ok(request) => listing_fault::answer(standin, &request),
+            Err(error) => (Err(error), None),
         }
+    };
+    match answer {
+        Ok((body, work)) => ApiOutcome {
+            command: Some(command.to_string()),
+            verified: true,
+            refusal: None,
+            status: 200,
+            body,
+            fault,
+            work,
+        },
         Err(error) => ApiOutcome { fault, ..ApiOutcome::error(Some(command), true, None, error) },
     }
+}
+
+/// A verified `listEvents` request answered from the event log.
+fn list_events_answer(standin: &Standin, params: &Params) -> Result<(String, Work), ApiError> {
+    // Cloud first, then events: the order every writer takes them in.
+    let cloud = standin.cloud.read();
+    let log = standin.events.lock();
+    let request = EventsRequest::from_params(params, standin.default_page_size, standin.zone, &log, &cloud)?;
+    Ok(list_events::answer(&log, &request, standin.zone))
 }
 
 #[cfg(test)]
@@ -118,6 +141,7 @@ mod tests {
         assert_eq!((unsigned.status, unsigned.refusal), (401, Some(Refusal::MissingSignature)));
         // An unknown command is reported even without a signature, and the command name is case-sensitive.
         assert_eq!(handle(&standin, &collect_params("command=deployVirtualMachine", None), 0).status, 432);
+        assert_eq!(send(&standin, &[("command", "listevents"), ("apiKey", "K")], "S").status, 432);
         assert_eq!(send(&standin, &[("command", "listvirtualmachines"), ("apiKey", "K")], "S").status, 432);
         assert_eq!(handle(&standin, &collect_params("apiKey=K", None), 0).status, 401);
         assert_eq!(send(&standin, &[("command", "listVirtualMachines"), ("apiKey", "K")], "wrong").status, 401);
@@ -132,6 +156,23 @@ mod tests {
             send(&standin, &[("command", "listVirtualMachines"), ("apiKey", "K"), ("page", "1")], "S").status,
             431
         );
+    }
+
+    #[test]
+    fn a_signed_event_poll_is_answered_and_an_unsigned_one_refused() {
+        let standin = standin();
+        let vm = standin.cloud.read().vms[0].clone();
+        standin.record(&crate::event_actions::Action::Destroy, &vm);
+        let signed = send(&standin, &[("command", "listEvents"), ("apiKey", "K"), ("listall", "true")], "S");
+        assert_eq!(signed.status, 200, "{}", signed.body);
+        assert!(signed.body.starts_with("{\"listeventsresponse\":{\"count\":3,\"event\":[{"), "{}", signed.body);
+        assert_eq!(signed.work.event_rows, 3);
+        let unsigned = handle(&standin, &collect_params("command=listEvents&apiKey=K", None), 0);
+        assert_eq!(unsigned.status, 401);
+        let bad_date = send(&standin, &[("command", "listEvents"), ("apiKey", "K"), ("startdate", "noon")], "S");
+        assert_eq!(bad_date.status, 431);
+        let body: serde_json::Value = serde_json::from_str(&bad_date.body).unwrap();
+        assert_eq!(body["listeventsresponse"]["errorcode"], 431);
     }
 
     #[test]

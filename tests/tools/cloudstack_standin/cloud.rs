@@ -77,6 +77,40 @@ pub enum Nic {
     Sample(SampleNic),
 }
 
+impl Nic {
+    /// The NIC's `id`, when it has one (a NIC given by a test may lack it).
+    pub fn id(&self) -> Option<String> {
+        match self {
+            Nic::Given(fields) => fields.get("id").and_then(Value::as_str).map(str::to_string),
+            Nic::Sample(nic) => Some(nic.id()),
+        }
+    }
+}
+
+/// Why a NIC could not be added, replaced or removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NicRefusal {
+    /// No VM has the id given.
+    NoVm,
+    /// The VM has no NIC with the id given.
+    NoNic,
+    /// The VM already has a NIC with the new NIC's id.
+    Exists,
+    /// The NIC object has no string `id`.
+    NoId,
+}
+
+impl std::fmt::Display for NicRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NicRefusal::NoVm => "no VM with that id",
+            NicRefusal::NoNic => "the VM has no NIC with that id",
+            NicRefusal::Exists => "the VM already has a NIC with that id",
+            NicRefusal::NoId => "a NIC needs a string \"id\"",
+        })
+    }
+}
+
 impl Serialize for Nic {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -144,6 +178,25 @@ impl Cloud {
         serde_json::to_string(self).expect("a cloud always serializes")
     }
 
+    /// The VM with this id, if it exists.
+    pub fn find(&self, id: &str) -> Option<&Vm> {
+        self.vms.iter().find(|vm| vm.id == id)
+    }
+
+    /// The id (as stored) and what the cloud knows of the VM whose id equals `id` ignoring case, as MySQL finds a
+    /// UUID; `None` if no VM ever had it.
+    pub fn knows_ignoring_case(&self, id: &str) -> Option<(String, Known)> {
+        let live = self.vms.iter().map(|vm| vm.id.as_ref()).find(|known| known.eq_ignore_ascii_case(id));
+        match live {
+            Some(known) => Some((known.to_string(), Known::Live)),
+            None => self
+                .expunged
+                .iter()
+                .find(|gone| gone.eq_ignore_ascii_case(id))
+                .map(|gone| (gone.clone(), Known::Expunged)),
+        }
+    }
+
     /// What the cloud knows of `id`.
     pub fn knows(&self, id: &str) -> Known {
         if self.vms.iter().any(|vm| vm.id == id) {
@@ -181,26 +234,55 @@ impl Cloud {
 
     /// Expunges the VM with this id: gone from every listing, its id remembered; `false` if no VM has it.
     pub fn expunge(&mut self, id: &str) -> bool {
-        match self.vms.iter().position(|vm| vm.id == id) {
-            Some(at) => {
-                // `remove`, not `swap_remove`: answers must keep insertion order.
-                let vm = self.vms.remove(at);
-                self.expunged.push(vm.id.into_owned());
-                true
-            }
-            None => false,
-        }
+        self.expunge_vm(id).is_some()
+    }
+
+    /// Expunges the VM with this id and hands it back; `None` if no VM has it.
+    pub fn expunge_vm(&mut self, id: &str) -> Option<Vm> {
+        let at = self.vms.iter().position(|vm| vm.id == id)?;
+        // `remove`, not `swap_remove`: answers must keep insertion order.
+        let vm = self.vms.remove(at);
+        self.expunged.push(vm.id.to_string());
+        Some(vm)
     }
 
     /// Sets the state of the VM with this id; `false` if there is none.
     pub fn set_state(&mut self, id: &str, state: &str) -> bool {
-        match self.vms.iter_mut().find(|vm| vm.id == id) {
-            Some(vm) => {
-                vm.state = Cow::Owned(state.to_string());
-                true
-            }
-            None => false,
+        self.replace_state(id, state).is_some()
+    }
+
+    /// Sets the state of the VM with this id and hands back the state it had; `None` if there is no such VM.
+    pub fn replace_state(&mut self, id: &str, state: &str) -> Option<Text> {
+        let vm = self.vms.iter_mut().find(|vm| vm.id == id)?;
+        Some(std::mem::replace(&mut vm.state, Cow::Owned(state.to_string())))
+    }
+
+    /// Gives VM `vm_id` one more NIC, last; its `id` must be new on that VM.
+    pub fn add_nic(&mut self, vm_id: &str, nic: Map<String, Value>) -> Result<(), NicRefusal> {
+        let nic = Nic::Given(nic);
+        let nic_id = nic.id().ok_or(NicRefusal::NoId)?;
+        let vm = self.vms.iter_mut().find(|vm| vm.id == vm_id).ok_or(NicRefusal::NoVm)?;
+        if vm.nics.iter().any(|known| known.id().as_deref() == Some(nic_id.as_str())) {
+            return Err(NicRefusal::Exists);
         }
+        vm.nics.push(nic);
+        Ok(())
+    }
+
+    /// Replaces NIC `nic_id` of VM `vm_id` by `nic` in the same place (its `id` is kept if `nic` has none).
+    pub fn replace_nic(&mut self, vm_id: &str, nic_id: &str, mut nic: Map<String, Value>) -> Result<(), NicRefusal> {
+        let vm = self.vms.iter_mut().find(|vm| vm.id == vm_id).ok_or(NicRefusal::NoVm)?;
+        let at = vm.nics.iter().position(|known| known.id().as_deref() == Some(nic_id)).ok_or(NicRefusal::NoNic)?;
+        nic.entry("id").or_insert_with(|| Value::String(nic_id.to_string()));
+        vm.nics[at] = Nic::Given(nic);
+        Ok(())
+    }
+
+    /// Removes NIC `nic_id` from VM `vm_id`.
+    pub fn remove_nic(&mut self, vm_id: &str, nic_id: &str) -> Result<Nic, NicRefusal> {
+        let vm = self.vms.iter_mut().find(|vm| vm.id == vm_id).ok_or(NicRefusal::NoVm)?;
+        let at = vm.nics.iter().position(|known| known.id().as_deref() == Some(nic_id)).ok_or(NicRefusal::NoNic)?;
+        Ok(vm.nics.remove(at))
     }
 }
 
@@ -275,6 +357,23 @@ mod tests {
         assert_eq!(Cloud::from_json(&cloud.to_json()).unwrap(), cloud, "the cloud file keeps expunged ids");
         let clash = json!({"vms": [{"id": "x", "name": "a", "zoneid": "z"}], "expunged": ["x"]});
         assert!(Cloud::from_json(&clash.to_string()).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn nics_are_added_replaced_and_removed_by_id() {
+        let mut cloud = Cloud::from_json(&odd_cloud()).unwrap();
+        let nic = |fields: Value| fields.as_object().unwrap().clone();
+        assert_eq!(cloud.add_nic("vm-a", nic(json!({"id": "n2", "macaddress": "02:00:00:00:02:17"}))), Ok(()));
+        assert_eq!(cloud.add_nic("vm-a", nic(json!({"id": "n2"}))), Err(NicRefusal::Exists));
+        assert_eq!(cloud.add_nic("vm-a", nic(json!({"macaddress": "x"}))), Err(NicRefusal::NoId));
+        assert_eq!(cloud.add_nic("vm-z", nic(json!({"id": "n3"}))), Err(NicRefusal::NoVm));
+        assert_eq!(cloud.replace_nic("vm-a", "n1", nic(json!({"ipaddress": "185.62.101.24"}))), Ok(()));
+        let first = serde_json::to_value(&cloud.vms[0].nics[0]).unwrap();
+        assert_eq!(first, json!({"id": "n1", "ipaddress": "185.62.101.24"}), "replaced in place, id kept");
+        assert_eq!(cloud.remove_nic("vm-a", "n9"), Err(NicRefusal::NoNic));
+        assert!(cloud.remove_nic("vm-a", "n1").is_ok());
+        assert_eq!(cloud.vms[0].nics.iter().map(|n| n.id().unwrap()).collect::<Vec<_>>(), ["n2"]);
+        assert_eq!(cloud.knows_ignoring_case("VM-A"), Some(("vm-a".to_string(), Known::Live)));
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! The control endpoints under `/control/`: how tests shape the cloud, read the request log and arm faults.
 //!
-//! Unsigned on purpose (they are the test's side door, never CloudStack's API) and never subject to faults.
+//! Unsigned on purpose (they are the test's side door, never CloudStack's API) and never subject to faults or to
+//! the latency model.
 //!
 //! | method | path                        | body                         | answer                      |
 //! |--------|-----------------------------|------------------------------|-----------------------------|
 //! | GET    | /control/cloud              |                              | the cloud file JSON         |
-//! | PUT    | /control/cloud              | cloud file JSON              | `{"ok":true}`               |
-//! | POST   | /control/vms                | one VM object                | `{"ok":true}` (409 if id exists) |
-//! | DELETE | /control/vms/{id}           |                              | `{"ok":true}` (404 unknown) |
-//! | POST   | /control/vms/{id}/state     | `{"state":"Destroyed"}`      | `{"ok":true}` (404 unknown) |
+//! | PUT    | /control/cloud              | cloud file JSON              | `{"ok":true}`; the event log starts afresh |
+//! | …      | /control/vms…               | see `control_vms.rs`         | VMs and NICs, writing CloudStack's events |
+//! | …      | /control/events, /control/clock | see `control_events.rs`  | the event log and its clock |
 //! | GET    | /control/requests           |                              | list of requests seen       |
 //! | GET    | /control/requests/count     |                              | counts by kind (`request_log.rs`) |
 //! | DELETE | /control/requests           |                              | `{"ok":true}` (counts too)  |
@@ -18,10 +18,11 @@
 //!
 //! `DELETE /control/vms/{id}` expunges: the VM leaves every listing, its id stays known (see `cloud.rs`).
 
-use serde::Deserialize;
 use serde_json::json;
 
-use crate::cloud::{Cloud, Vm};
+use crate::cloud::Cloud;
+use crate::control_events;
+use crate::control_vms;
 use crate::fault::{Fault, FaultSetting};
 use crate::state::Standin;
 
@@ -31,21 +32,18 @@ pub const PREFIX: &str = "/control/";
 /// A control answer: HTTP status and JSON body.
 pub type ControlAnswer = (u16, String);
 
-fn ok() -> ControlAnswer {
+/// `{"ok":true}`.
+pub fn ok() -> ControlAnswer {
     (200, json!({"ok": true}).to_string())
 }
 
-fn failure(status: u16, error: impl std::fmt::Display) -> ControlAnswer {
+/// `{"ok":false,"error":…}` with this status.
+pub fn failure(status: u16, error: impl std::fmt::Display) -> ControlAnswer {
     (status, json!({"ok": false, "error": error.to_string()}).to_string())
 }
 
-#[derive(Deserialize)]
-struct StateChange {
-    state: String,
-}
-
 /// Decodes `%XX` escapes in a path segment (VM ids may contain characters a client had to escape).
-fn percent_decode(segment: &str) -> Option<String> {
+pub fn percent_decode(segment: &str) -> Option<String> {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut at = 0;
@@ -62,44 +60,26 @@ fn percent_decode(segment: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Answers one control request; `path` is the full path without query, `body` the request body.
-pub fn answer(standin: &Standin, method: &str, path: &str, body: &str) -> ControlAnswer {
+/// Answers one control request; `path` is the full path, `query` what followed its `?`, `body` the request body.
+pub fn answer(standin: &Standin, method: &str, path: &str, query: &str, body: &str) -> ControlAnswer {
     let Some(rest) = path.strip_prefix(PREFIX) else {
         return failure(404, format!("no control endpoint {path}"));
     };
     let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
+        (_, ["vms", vms @ ..]) => control_vms::answer(standin, method, vms, query, body),
+        (_, [what @ ("events" | "clock")]) => control_events::answer(standin, method, what, query, body),
         ("GET", ["cloud"]) => (200, standin.cloud.read().to_json()),
         ("PUT", ["cloud"]) => match Cloud::from_json(body) {
             Ok(cloud) => {
-                *standin.cloud.write() = cloud;
+                // Cloud first, then events: a new cloud has no history.
+                let mut current = standin.cloud.write();
+                *current = cloud;
+                standin.events.lock().purge_all();
                 ok()
             }
             Err(error) => failure(400, error),
         },
-        ("POST", ["vms"]) => match serde_json::from_str::<Vm>(body) {
-            Ok(vm) => match standin.cloud.write().add(vm) {
-                Ok(()) => ok(),
-                Err(error) => failure(409, error),
-            },
-            Err(error) => failure(400, format!("not a VM: {error}")),
-        },
-        ("DELETE", ["vms", id]) => match percent_decode(id) {
-            Some(id) if standin.cloud.write().expunge(&id) => ok(),
-            Some(id) => failure(404, format!("no VM with id '{id}'")),
-            None => failure(400, "malformed VM id in path"),
-        },
-        ("POST", ["vms", id, "state"]) => {
-            let change = match serde_json::from_str::<StateChange>(body) {
-                Ok(change) => change,
-                Err(error) => return failure(400, format!("expected {{\"state\": \"…\"}}: {error}")),
-            };
-            match percent_decode(id) {
-                Some(id) if standin.cloud.write().set_state(&id, &change.state) => ok(),
-                Some(id) => failure(404, format!("no VM with id '{id}'")),
-                None => failure(400, "malformed VM id in path"),
-            }
-        }
         ("GET", ["requests"]) => (200, standin.requests.to_json()),
         ("GET", ["requests", "count"]) => {
             (200, serde_json::to_string(&standin.requests.counts()).expect("counts serialize"))
@@ -114,11 +94,9 @@ pub fn answer(standin: &Standin, method: &str, path: &str, body: &str) -> Contro
             Err(error) => failure(400, error),
         },
         ("GET", ["held"]) => (200, json!({"held": standin.held.count()}).to_string()),
-        (_, ["cloud" | "requests" | "fault" | "held"])
-        | (_, ["requests", "count"])
-        | (_, ["vms"])
-        | (_, ["vms", _])
-        | (_, ["vms", _, "state"]) => failure(405, format!("{method} is not allowed on {path}")),
+        (_, ["cloud" | "requests" | "fault" | "held"]) | (_, ["requests", "count"]) => {
+            failure(405, format!("{method} is not allowed on {path}"))
+        }
         _ => failure(404, format!("no control endpoint {path}")),
     }
 }
@@ -154,8 +132,9 @@ mod tests {
         Standin::new(Credentials { api_key: "K".into(), secret_key: "S".into() }, 500, Cloud::default(), 0)
     }
 
-    fn call(standin: &Standin, method: &str, path: &str, body: &str) -> (u16, Value) {
-        let (status, body) = answer(standin, method, path, body);
+    fn call(standin: &Standin, method: &str, target: &str, body: &str) -> (u16, Value) {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let (status, body) = answer(standin, method, path, query, body);
         (status, serde_json::from_str(&body).unwrap())
     }
 
@@ -180,6 +159,16 @@ mod tests {
         assert!(standin.cloud.read().vms.is_empty());
         let (_, cloud) = call(&standin, "GET", "/control/cloud", "");
         assert_eq!(cloud["expunged"], json!(["vm/1"]), "the expunged VM's id is kept, as CloudStack keeps its row");
+    }
+
+    #[test]
+    fn a_new_cloud_has_no_history() {
+        let standin = standin();
+        call(&standin, "POST", "/control/vms", VM);
+        assert_eq!(call(&standin, "GET", "/control/events", "").1.as_array().unwrap().len(), 4);
+        assert_eq!(call(&standin, "PUT", "/control/cloud", r#"{"vms": []}"#).0, 200);
+        assert_eq!(call(&standin, "GET", "/control/events", "").1, json!([]));
+        assert_eq!(call(&standin, "DELETE", "/control/vms/vm%2F1?events=none", "").0, 404);
     }
 
     #[test]
@@ -218,7 +207,8 @@ mod tests {
         assert_eq!(status, 200);
         assert_eq!(
             counts,
-            json!({"listing-pages": 0, "listings-begun": 0, "lookups": 0, "looked-up-ids": 0, "other": 0})
+            json!({"listing-pages": 0, "listings-begun": 0, "lookups": 0, "looked-up-ids": 0, "event-polls": 0,
+                   "listing-rows": 0, "lookup-rows": 0, "event-rows": 0, "other": 0})
         );
         assert_eq!(call(&standin, "GET", "/control/held", ""), (200, json!({"held": 0})));
         assert_eq!(call(&standin, "DELETE", "/control/requests/count", "").0, 405);

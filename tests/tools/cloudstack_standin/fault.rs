@@ -37,6 +37,14 @@ pub enum Fault {
         /// HTTP status and `errorcode` to fail with.
         code: u16,
     },
+    /// Fail only signed requests for this command (matched exactly, as CloudStack matches command names), with
+    /// this status; e.g. `listEvents` failing while listings go on.
+    FailCommand {
+        /// The `command` parameter that fails.
+        command: String,
+        /// HTTP status and `errorcode` to fail with.
+        code: u16,
+    },
     /// Take the request and send nothing back, not even a status line, until `PUT /control/fault` arms another
     /// mode; then answer it as it would have been answered when it arrived. `times` counts the requests held.
     AcceptAndHang,
@@ -65,6 +73,7 @@ impl Fault {
             Fault::Truncate => "truncate",
             Fault::Garbage => "garbage",
             Fault::FailPage { .. } => "fail-page",
+            Fault::FailCommand { .. } => "fail-command",
             Fault::AcceptAndHang => "accept-and-hang",
             Fault::BlackholeConnect => "blackhole-connect",
             Fault::ExpungeWhilePaging(_) => "expunge-while-paging",
@@ -102,7 +111,9 @@ impl FaultSetting {
     pub fn from_json(text: &str) -> Result<FaultSetting, String> {
         let setting: FaultSetting = serde_json::from_str(text).map_err(|e| format!("not a fault: {e}"))?;
         match &setting.fault {
-            Fault::Status { code } | Fault::FailPage { code, .. } if !(100..=599).contains(code) => {
+            Fault::Status { code } | Fault::FailPage { code, .. } | Fault::FailCommand { code, .. }
+                if !(100..=599).contains(code) =>
+            {
                 Err(format!("code {code} is not an HTTP status"))
             }
             Fault::Hang { seconds } if !(0.0..=3600.0).contains(seconds) => {
@@ -175,6 +186,10 @@ mod tests {
             (r#"{"mode":"truncate"}"#, Fault::Truncate),
             (r#"{"mode":"garbage"}"#, Fault::Garbage),
             (r#"{"mode":"fail-page","page":2,"code":530}"#, Fault::FailPage { page: 2, code: 530 }),
+            (
+                r#"{"mode":"fail-command","command":"listEvents","code":530}"#,
+                Fault::FailCommand { command: "listEvents".into(), code: 530 },
+            ),
             (r#"{"mode":"accept-and-hang"}"#, Fault::AcceptAndHang),
             (r#"{"mode":"blackhole-connect"}"#, Fault::BlackholeConnect),
         ] {
@@ -188,6 +203,8 @@ mod tests {
             r#"{"mode":"explode"}"#,
             r#"{"mode":"status"}"#,
             r#"{"mode":"status","code":42}"#,
+            r#"{"mode":"fail-command","command":"listEvents"}"#,
+            r#"{"mode":"fail-command","command":"listEvents","code":1000}"#,
             r#"{"mode":"hang","seconds":-1}"#,
             r#"{"mode":"refuse","times":0}"#,
             r#"{"mode":"blackhole-connect","times":1}"#,

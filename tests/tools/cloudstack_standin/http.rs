@@ -9,6 +9,29 @@ use crate::connection_cut;
 /// CloudStack's content type for JSON answers.
 pub const JSON_CONTENT_TYPE: &str = "application/json;charset=utf-8";
 
+/// Jetty's `requestHeaderSize` as CloudStack's `ServerDaemon` sets it: the request line and the headers together
+/// must fit in 8 KiB, so a GET whose query names a few hundred UUIDs is refused before CloudStack sees it (a POST
+/// with a form body is not: its parameters are in the body).
+pub const REQUEST_HEADER_SIZE: usize = 8192;
+
+/// Jetty's refusal of a request whose head does not fit: 414 when the request line alone is too long, 431 when the
+/// headers tip it over; `None` when it fits. Counted as the bytes on the wire, give or take a separator.
+pub fn oversized_head(request: &Request) -> Option<(u16, &'static str)> {
+    let line = request.method().as_str().len() + 1 + request.url().len() + " HTTP/1.1\r\n".len();
+    if line > REQUEST_HEADER_SIZE {
+        return Some((414, "URI Too Long"));
+    }
+    let headers: usize =
+        request.headers().iter().map(|h| h.field.as_str().as_str().len() + 2 + h.value.as_str().len() + 2).sum();
+    (line + headers + 2 > REQUEST_HEADER_SIZE).then_some((431, "Request Header Fields Too Large"))
+}
+
+/// Jetty's own error page for a request it refused before any servlet saw it.
+pub fn respond_jetty_error(request: Request, status: u16, reason: &str) {
+    let page = format!("<h1>Bad Message {status}</h1><pre>reason: {reason}</pre>");
+    respond_with(request, status, page, "text/html;charset=iso-8859-1");
+}
+
 /// Splits a request target into path and query (empty if there is none).
 pub fn split_target(target: &str) -> (&str, &str) {
     target.split_once('?').unwrap_or((target, ""))

@@ -1,22 +1,20 @@
 //! `listVirtualMachines` with the paging rules of CloudStack's list commands and its project rule.
 //!
 //! The rules the hook depends on, and therefore the ones checked strictly here:
-//! - `page` and `pagesize` come together; `pagesize` may not exceed the server's `default.page.size`; without them
-//!   only the first `default.page.size` VMs come back (a client that forgets to page silently misses VMs).
+//! - Paging as every list command pages (`paging.rs`).
 //! - Without `projectid` project VMs are left out; `projectid=-1` lists only project VMs; so a complete inventory
 //!   takes two passes.
 //! - An empty page is `{"listvirtualmachinesresponse": {}}`: no `count`, no list.
 //! - VMs come in ascending internal id order (the stand-in's order of addition); `count` is every matching VM.
 //! - `id` / `ids` name VMs instead of listing them (see `lookup.rs`).
-//!
-//! Stricter than CloudStack on purpose: `page < 1`, `pagesize < 1` and `pagesize=-1` are refused rather than
-//! quietly reinterpreted, so a client that relies on those corners is caught.
 
 use serde::Serialize;
 
 use crate::api_error::ApiError;
 use crate::cloud::{ApiVm, Cloud, Vm};
+use crate::latency::Work;
 use crate::lookup::Lookup;
+use crate::paging::Paging;
 use crate::signature::Params;
 
 /// The command name as clients send it.
@@ -31,6 +29,28 @@ pub enum ProjectScope {
     AnyProject,
     /// `projectid=<id>`: that project's VMs.
     Project(String),
+}
+
+impl ProjectScope {
+    /// Reads `projectid`, as every list command of a project-owned resource does.
+    pub fn from_params(params: &Params) -> ProjectScope {
+        match params.get("projectid").map(String::as_str) {
+            None => ProjectScope::OutsideProjects,
+            Some("-1") => ProjectScope::AnyProject,
+            Some(id) => ProjectScope::Project(id.to_string()),
+        }
+    }
+
+    /// Whether a resource owned by project `owner` (`None`: by no project) is in scope; `lifted` (a lookup by
+    /// `id`) lets resources outside projects and inside them through alike when no `projectid` was given.
+    pub fn admits(&self, owner: Option<&str>, lifted: bool) -> bool {
+        match (self, owner) {
+            (ProjectScope::OutsideProjects, _) if lifted => true,
+            (ProjectScope::OutsideProjects, owner) => owner.is_none(),
+            (ProjectScope::AnyProject, owner) => owner.is_some(),
+            (ProjectScope::Project(wanted), owner) => owner == Some(wanted.as_str()),
+        }
+    }
 }
 
 /// A validated `listVirtualMachines` request.
@@ -52,59 +72,19 @@ pub struct ListRequest {
     pub page: Option<i64>,
 }
 
-/// Reads a 32-bit integer parameter as CloudStack's `Integer` parameters are read.
-fn integer(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
-    match params.get(name) {
-        None => Ok(None),
-        Some(text) => text.parse::<i32>().map(|n| Some(i64::from(n))).map_err(|_| {
-            ApiError::bad_parameter(format!("invalid value '{text}' for parameter {name}: not an integer"))
-        }),
-    }
-}
-
 impl ListRequest {
     /// Checks the parameters; `Err` is the 431 CloudStack would answer.
     pub fn from_params(params: &Params, default_page_size: u32) -> Result<ListRequest, ApiError> {
-        let page = integer(params, "page")?;
-        let page_size = integer(params, "pagesize")?;
-        let limit = i64::from(default_page_size);
-        let (first, page_size) = match (page, page_size) {
-            (None, None) => (0, limit),
-            (Some(_), None) => {
-                return Err(ApiError::bad_parameter("parameter pagesize is required when page is given"))
-            }
-            (None, Some(_)) => {
-                return Err(ApiError::bad_parameter("parameter page is required when pagesize is given"))
-            }
-            (Some(page), Some(size)) => {
-                if size < 1 {
-                    return Err(ApiError::bad_parameter(format!("pagesize must be between 1 and {limit}, not {size}")));
-                }
-                if size > limit {
-                    return Err(ApiError::bad_parameter(format!(
-                        "pagesize {size} exceeds the largest allowed page size {limit}"
-                    )));
-                }
-                if page < 1 {
-                    return Err(ApiError::bad_parameter(format!("page must be 1 or more, not {page}")));
-                }
-                ((page - 1) * size, size)
-            }
-        };
-        let projects = match params.get("projectid").map(String::as_str) {
-            None => ProjectScope::OutsideProjects,
-            Some("-1") => ProjectScope::AnyProject,
-            Some(id) => ProjectScope::Project(id.to_string()),
-        };
+        let paging = Paging::from_params(params, default_page_size)?;
+        let projects = ProjectScope::from_params(params);
         Ok(ListRequest {
-            // Both fit: `first` is at most (2^31 - 1) * default page size, far below usize on 64-bit hosts.
-            first: usize::try_from(first).unwrap_or(usize::MAX),
-            page_size: usize::try_from(page_size).unwrap_or(usize::MAX),
+            first: paging.first,
+            page_size: paging.page_size,
             projects,
             zone: params.get("zoneid").cloned(),
             state: params.get("state").cloned(),
             lookup: Lookup::from_params(params)?,
-            page,
+            page: paging.page,
         })
     }
 
@@ -120,13 +100,7 @@ impl ListRequest {
     }
 
     fn matches(&self, vm: &Vm) -> bool {
-        let project_ok = match (&self.projects, vm.projectid.as_deref()) {
-            (ProjectScope::OutsideProjects, _) if self.lookup.lifts_project_rule() => true,
-            (ProjectScope::OutsideProjects, owner) => owner.is_none(),
-            (ProjectScope::AnyProject, owner) => owner.is_some(),
-            (ProjectScope::Project(wanted), owner) => owner == Some(wanted.as_str()),
-        };
-        project_ok
+        self.projects.admits(vm.projectid.as_deref(), self.lookup.lifts_project_rule())
             && self.zone.as_deref().is_none_or(|zone| zone == vm.zoneid)
             && self.lookup.matches(vm)
             && self.state.as_deref().is_none_or(|state| state.eq_ignore_ascii_case(&vm.state))
@@ -151,6 +125,8 @@ pub struct Selection<'c> {
     pub count: usize,
     /// The VMs of the requested page, in order.
     pub vms: Vec<&'c Vm>,
+    /// Matching VMs the OFFSET skipped to reach the page (what the latency model charges for).
+    pub skipped: usize,
 }
 
 /// The VMs a validated request gets from `cloud`; `Err` is the 431 for an id no VM ever had.
@@ -158,11 +134,17 @@ pub fn select<'c>(cloud: &'c Cloud, request: &ListRequest) -> Result<Selection<'
     request.lookup.check(cloud)?;
     let matching: Vec<&Vm> = cloud.vms.iter().filter(|vm| request.matches(vm)).collect();
     let count = matching.len();
-    let vms = matching.into_iter().skip(request.first).take(request.page_size).collect();
-    Ok(Selection { count, vms })
+    let paging = Paging { first: request.first, page_size: request.page_size, page: request.page };
+    let (vms, skipped) = paging.cut(matching);
+    Ok(Selection { count, vms, skipped })
 }
 
 impl Selection<'_> {
+    /// The work this answer cost the database: the VM rows it returns and the rows skipped to reach them.
+    pub fn work(&self) -> Work {
+        Work { vm_rows: self.vms.len(), skipped: self.skipped, ..Work::default() }
+    }
+
     /// The JSON answer.
     pub fn to_json(&self) -> String {
         if self.vms.is_empty() {
@@ -176,9 +158,9 @@ impl Selection<'_> {
     }
 }
 
-/// The JSON answer for a validated request.
-pub fn answer(cloud: &Cloud, request: &ListRequest) -> Result<String, ApiError> {
-    select(cloud, request).map(|selection| selection.to_json())
+/// The JSON answer for a validated request, and the work it cost.
+pub fn answer(cloud: &Cloud, request: &ListRequest) -> Result<(String, Work), ApiError> {
+    select(cloud, request).map(|selection| (selection.to_json(), selection.work()))
 }
 
 #[cfg(test)]
@@ -193,7 +175,7 @@ mod tests {
 
     fn list(cloud: &Cloud, pairs: &[(&str, &str)]) -> Result<Value, ApiError> {
         let request = ListRequest::from_params(&params(pairs), 500)?;
-        Ok(serde_json::from_str(&answer(cloud, &request)?).unwrap())
+        Ok(serde_json::from_str(&answer(cloud, &request)?.0).unwrap())
     }
 
     fn names(answer: &Value) -> Vec<String> {
@@ -266,7 +248,7 @@ mod tests {
             ListRequest::from_params(&params(&[("page", "1"), ("pagesize", "101")]), 100).unwrap_err().code,
             431
         );
-        let answer: Value = serde_json::from_str(&super::answer(&cloud, &request).unwrap()).unwrap();
+        let answer: Value = serde_json::from_str(&super::answer(&cloud, &request).unwrap().0).unwrap();
         assert_eq!(names(&answer).len(), 100);
     }
 

@@ -8,13 +8,15 @@
 //! A listing fault fires on a signed full-listing request (no `id`/`ids`) for page `page` of the pass `projectid`
 //! names (absent: the pass without `projectid`, the hook's first). It changes the cloud, or only the answer, before
 //! that page is answered; `times` counts the requests it fired on. One that stays armed fires on every such page:
-//! the cloud-changing ones then find their change made and do nothing more.
+//! the cloud-changing ones then find their change made and do nothing more. A change to the cloud writes the events
+//! CloudStack writes for it (`VM.EXPUNGE`, `VM.CREATE`, `VM.MOVE`; see `event_actions.rs`).
 
-use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use crate::api_error::ApiError;
 use crate::cloud::{Cloud, Vm};
+use crate::event_actions::Action;
+use crate::latency::Work;
 use crate::list_vms::{self, ListRequest, Selection};
 use crate::state::Standin;
 
@@ -28,8 +30,10 @@ pub trait ListingMove {
         1
     }
 
-    /// Changes the cloud before the page is selected.
-    fn move_cloud(&self, _cloud: &mut Cloud) {}
+    /// Changes the cloud before the page is selected; returns what was done to which VM, for the event log.
+    fn move_cloud(&self, _cloud: &mut Cloud) -> Option<(Action, Vm)> {
+        None
+    }
 
     /// Changes the selected page before it is written out.
     fn reshape(&self, _selection: &mut Selection<'_>) {}
@@ -97,9 +101,9 @@ impl ListingMove for ExpungeWhilePaging {
         (self.page, self.projectid.as_deref())
     }
 
-    fn move_cloud(&self, cloud: &mut Cloud) {
-        // `false` once an earlier firing expunged it: nothing more to do.
-        cloud.expunge(&self.id);
+    fn move_cloud(&self, cloud: &mut Cloud) -> Option<(Action, Vm)> {
+        // `None` once an earlier firing expunged it: nothing more to do.
+        cloud.expunge_vm(&self.id).map(|vm| (Action::Expunge, vm))
     }
 }
 
@@ -122,9 +126,9 @@ impl ListingMove for CountChange {
         (self.page, self.projectid.as_deref())
     }
 
-    fn move_cloud(&self, cloud: &mut Cloud) {
+    fn move_cloud(&self, cloud: &mut Cloud) -> Option<(Action, Vm)> {
         // An `Err` means an earlier firing created it already: nothing more to do.
-        let _ = cloud.add(Vm::clone(&self.vm));
+        cloud.add(Vm::clone(&self.vm)).ok().map(|()| (Action::Deploy, Vm::clone(&self.vm)))
     }
 }
 
@@ -137,9 +141,9 @@ impl ListingMove for DuplicateAcrossPages {
         2
     }
 
-    fn move_cloud(&self, cloud: &mut Cloud) {
+    fn move_cloud(&self, cloud: &mut Cloud) -> Option<(Action, Vm)> {
         // An `Err` means an earlier firing brought it into view already: nothing more to do.
-        let _ = cloud.add_first(Vm::clone(&self.vm));
+        cloud.add_first(Vm::clone(&self.vm)).ok().map(|()| (Action::Move, Vm::clone(&self.vm)))
     }
 }
 
@@ -159,22 +163,24 @@ fn fires_on(fault: &dyn ListingMove, request: &ListRequest) -> bool {
     request.is_listing_page(page, projectid)
 }
 
-/// Makes the move and answers `request` from the cloud as it is then.
-fn moved_answer(fault: &dyn ListingMove, cloud: &RwLock<Cloud>, request: &ListRequest) -> Result<String, ApiError> {
+/// Makes the move, records it, and answers `request` from the cloud as it is then.
+fn moved_answer(fault: &dyn ListingMove, standin: &Standin, request: &ListRequest) -> Result<(String, Work), ApiError> {
     // One write lock for the move and the answer, so no other request sees the cloud in between.
-    let mut cloud = cloud.write();
-    fault.move_cloud(&mut cloud);
+    let mut cloud = standin.cloud.write();
+    if let Some((action, vm)) = fault.move_cloud(&mut cloud) {
+        standin.record(&action, &vm);
+    }
     let mut selection = list_vms::select(&cloud, request)?;
     fault.reshape(&mut selection);
-    Ok(selection.to_json())
+    Ok((selection.to_json(), selection.work()))
 }
 
-/// The answer to a verified listing request, moved by the armed listing fault when it fires on this request; the
-/// second value names that fault for the request log.
-pub fn answer(standin: &Standin, request: &ListRequest) -> (Result<String, ApiError>, Option<&'static str>) {
+/// The answer to a verified listing request, moved by the armed listing fault when it fires on this request, with
+/// the work it cost; the second value names that fault for the request log.
+pub fn answer(standin: &Standin, request: &ListRequest) -> (Result<(String, Work), ApiError>, Option<&'static str>) {
     let fired = standin.faults.fire(|fault| fault.listing().is_some_and(|listing| fires_on(listing, request)));
     match fired.as_ref().and_then(|fault| Some((fault, fault.listing()?))) {
-        Some((fault, listing)) => (moved_answer(listing, &standin.cloud, request), Some(fault.name())),
+        Some((fault, listing)) => (moved_answer(listing, standin, request), Some(fault.name())),
         None => (list_vms::answer(&standin.cloud.read(), request), None),
     }
 }

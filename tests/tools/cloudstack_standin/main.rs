@@ -1,9 +1,10 @@
 //! `cloudstack-standin`: a CloudStack API stand-in for testing the hook's client.
 //!
-//! It answers `listVirtualMachines` at `/client/api` and checks every request the way CloudStack's API server does
-//! (signature, expiry, paging, project rules), so a client that passes here also passes against a real cloud.
-//! Tests shape the cloud, read the requests seen and inject faults through unsigned `/control/` endpoints
-//! (see `control.rs`). The first stdout line is always `listening on <address>`, followed by
+//! It answers `listVirtualMachines` and `listEvents` at `/client/api` and checks every request the way CloudStack's
+//! API server does (signature, expiry, paging, project rules), so a client that passes here also passes against a
+//! real cloud. Tests shape the cloud (which writes CloudStack's events), read the requests seen and inject faults
+//! through unsigned `/control/` endpoints (see `control.rs`); with `--latency` it answers as slowly as a real
+//! management server (`latency.rs`). The first stdout line is always `listening on <address>`, followed by
 //! `blackhole on <address>` with `--blackhole-listen`; it runs until killed.
 //!
 //! With `--tls-cert` and `--tls-key` it serves HTTPS, API and control endpoints alike, on the one listener.
@@ -16,23 +17,37 @@
 mod api;
 mod api_error;
 mod blackhole;
+mod calendar;
+mod clock;
 mod cloud;
 mod connection_cut;
 mod control;
+mod control_events;
+mod control_vms;
+mod event_actions;
+mod events;
 mod fault;
 mod held;
 mod http;
+mod latency;
+mod list_events;
 mod list_vms;
 mod listing_fault;
 mod lookup;
 mod options;
+mod paging;
 mod request_log;
 mod routes;
 mod sample_cloud;
+mod server_zone;
 mod signature;
 mod state;
 mod timestamp;
 
+#[cfg(test)]
+mod event_stories;
+#[cfg(test)]
+mod latency_stories;
 #[cfg(test)]
 mod server_tests;
 #[cfg(test)]
@@ -51,13 +66,15 @@ use std::time::Instant;
 
 use blackhole::Blackhole;
 use cloud::Cloud;
+use latency::{Latency, Pacer};
 use options::{CloudSource, Options, TlsFiles, USAGE};
+use server_zone::ServerZone;
 use signature::Credentials;
 use state::Standin;
 
-/// Threads taking requests off tiny_http's queue. `hang` faults sleep on threads of their own and `accept-and-hang`
-/// parks its requests in a list, so these only ever do short work; several of them keep one slow answer (a big
-/// `/control/cloud`) from stalling the rest.
+/// Threads taking requests off tiny_http's queue. `hang` faults sleep on threads of their own, `accept-and-hang`
+/// parks its requests in a list and the latency model in a timer queue, so these only ever do short work; several
+/// of them keep one slow answer (a big `/control/cloud`) from stalling the rest.
 const WORKERS: usize = 8;
 
 /// A started stand-in.
@@ -78,13 +95,24 @@ impl Running {
     }
 }
 
+/// How the API behaves, fixed for a stand-in's life.
+pub struct Settings {
+    /// The one key pair requests must be signed with.
+    pub credentials: Credentials,
+    /// The server's `default.page.size`.
+    pub default_page_size: u32,
+    /// The server's time zone.
+    pub zone: ServerZone,
+    /// How slowly the API answers.
+    pub latency: Latency,
+}
+
 /// Binds `listen` (and `blackhole_listen`) and starts the worker threads serving `cloud`, over HTTPS when `tls`
 /// is given.
 pub fn start(
     listen: SocketAddr,
     blackhole_listen: Option<SocketAddr>,
-    credentials: Credentials,
-    default_page_size: u32,
+    settings: Settings,
     cloud: Cloud,
     tls: Option<tiny_http::SslConfig>,
 ) -> Result<Running, String> {
@@ -94,7 +122,9 @@ pub fn start(
     connection_cut::no_delay(&listener).map_err(|e| format!("cannot set TCP_NODELAY on {listen}: {e}"))?;
     let server = tiny_http::Server::from_listener(listener, tls).map_err(|e| format!("cannot serve on {listen}: {e}"))?;
     let address = server.server_addr().to_ip().ok_or("the server did not report an IP address")?;
-    let mut standin = Standin::new(credentials, default_page_size, cloud, address.port());
+    let mut standin = Standin::new(settings.credentials, settings.default_page_size, cloud, address.port());
+    standin.zone = settings.zone;
+    standin.pacer = Pacer::new(settings.latency);
     standin.blackhole = blackhole_listen.map(|listen| Blackhole::start(listen, address)).transpose()?;
     let blackhole = standin.blackhole.as_ref().map(|blackhole| blackhole.address());
     let standin = Arc::new(standin);
@@ -171,9 +201,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let credentials = Credentials { api_key: options.api_key, secret_key: options.secret_key };
+    let settings = Settings {
+        credentials: Credentials { api_key: options.api_key, secret_key: options.secret_key },
+        default_page_size: options.default_page_size,
+        zone: options.zone,
+        latency: options.latency,
+    };
     let (listen, blackhole_listen) = (options.listen, options.blackhole_listen);
-    let running = match start(listen, blackhole_listen, credentials, options.default_page_size, cloud, tls) {
+    let running = match start(listen, blackhole_listen, settings, cloud, tls) {
         Ok(running) => running,
         Err(error) => {
             eprintln!("cloudstack-standin: {error}");

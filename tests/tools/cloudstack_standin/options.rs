@@ -2,11 +2,19 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::latency::Latency;
+use crate::server_zone::ServerZone;
 
 /// How to start the program; printed for `--help` and after every command-line error.
 pub const USAGE: &str = "usage: cloudstack-standin --listen ADDR:PORT --api-key K --secret-key S \
 [--cloud FILE.json | --sample-cloud N] [--default-page-size 500] [--tls-cert CERT.pem --tls-key KEY.pem] \
-[--blackhole-listen ADDR:PORT]";
+[--blackhole-listen ADDR:PORT] [--utc-offset +HH:MM] [--latency off|cloudstack] [--latency-request-ms MS] \
+[--latency-row-us US] [--latency-offset-us US] [--api-workers N]
+  --latency cloudstack: as slow as a real management server with a big database (see latency.rs: 25 ms a request,
+  500 us a VM row, 20 us a row skipped by the OFFSET, 4 requests at once); the --latency-* and --api-workers flags
+  set one cost each (0: none; workers 0: no limit), over the preset whatever their order. Default: off.";
 
 /// CloudStack's own `default.page.size` when the operator did not change it.
 pub const CLOUDSTACK_DEFAULT_PAGE_SIZE: u32 = 500;
@@ -51,6 +59,10 @@ pub struct Options {
     pub tls: Option<TlsFiles>,
     /// A second API address that the `blackhole-connect` fault turns into a black hole (`blackhole.rs`).
     pub blackhole_listen: Option<SocketAddr>,
+    /// The management server's time zone (how dates are written and `startdate`/`enddate` read).
+    pub zone: ServerZone,
+    /// How slowly API requests are answered (`latency.rs`).
+    pub latency: Latency,
 }
 
 impl Options {
@@ -64,6 +76,9 @@ impl Options {
         let mut default_page_size = CLOUDSTACK_DEFAULT_PAGE_SIZE;
         let (mut tls_cert, mut tls_key) = (None, None);
         let mut blackhole_listen = None;
+        let mut zone = ServerZone::UTC;
+        let mut preset = Latency::default();
+        let (mut request_ms, mut row_us, mut offset_us, mut workers) = (None, None, None, None);
 
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -105,6 +120,18 @@ impl Options {
                         _ => return Err(format!("'--default-page-size' must be a positive number, not '{text}'")),
                     };
                 }
+                "--utc-offset" => zone = ServerZone::parse(&value()?).map_err(|e| format!("'--utc-offset': {e}"))?,
+                "--latency" => {
+                    preset = match value()?.as_str() {
+                        "off" => Latency::default(),
+                        "cloudstack" => Latency::CLOUDSTACK,
+                        other => return Err(format!("'--latency' is off or cloudstack, not '{other}'")),
+                    }
+                }
+                "--latency-request-ms" => request_ms = Some(count(&name, value()?)?),
+                "--latency-row-us" => row_us = Some(count(&name, value()?)?),
+                "--latency-offset-us" => offset_us = Some(count(&name, value()?)?),
+                "--api-workers" => workers = Some(count(&name, value()?)?),
                 "--tls-cert" => tls_cert = Some(PathBuf::from(value()?)),
                 "--tls-key" => tls_key = Some(PathBuf::from(value()?)),
                 other => return Err(format!("unknown argument '{other}'")),
@@ -129,8 +156,19 @@ impl Options {
             _ => return Err("'--tls-cert' and '--tls-key' go together: give both or neither".into()),
         };
         let listen = listen.ok_or("'--listen' is mandatory")?;
-        Ok(Options { listen, api_key, secret_key, cloud, default_page_size, tls, blackhole_listen })
+        let latency = Latency {
+            request: request_ms.map_or(preset.request, Duration::from_millis),
+            row: row_us.map_or(preset.row, Duration::from_micros),
+            skipped_row: offset_us.map_or(preset.skipped_row, Duration::from_micros),
+            workers: workers.map_or(preset.workers, |n| n as usize),
+        };
+        Ok(Options { listen, api_key, secret_key, cloud, default_page_size, tls, blackhole_listen, zone, latency })
     }
+}
+
+/// A whole number for a latency flag.
+fn count(name: &str, text: String) -> Result<u64, String> {
+    text.parse::<u64>().map_err(|_| format!("'{name}' must be a whole number, not '{text}'"))
 }
 
 #[cfg(test)]
@@ -149,6 +187,25 @@ mod tests {
         assert_eq!(options.default_page_size, 500);
         assert_eq!(options.tls, None, "plain HTTP unless a certificate is given");
         assert_eq!(options.blackhole_listen, None);
+        assert!(options.latency.is_off(), "as fast as it can unless told otherwise");
+        assert_eq!(options.zone, ServerZone::UTC);
+    }
+
+    #[test]
+    fn a_benchmark_makes_it_as_slow_as_cloudstack_and_tunes_one_cost() {
+        let base = "--listen [::1]:0 --api-key K --secret-key S";
+        assert_eq!(parse(&format!("{base} --latency cloudstack")).unwrap().latency, Latency::CLOUDSTACK);
+        let tuned = parse(&format!("{base} --latency-offset-us 5 --latency cloudstack --api-workers 0")).unwrap();
+        assert_eq!(tuned.latency, Latency { skipped_row: Duration::from_micros(5), workers: 0, ..Latency::CLOUDSTACK });
+        let one = parse(&format!("{base} --latency-request-ms 2 --latency-row-us 3")).unwrap().latency;
+        assert_eq!(
+            (one.request, one.row, one.skipped_row, one.workers),
+            (Duration::from_millis(2), Duration::from_micros(3), Duration::ZERO, 0)
+        );
+        assert!(parse(&format!("{base} --latency slow")).unwrap_err().contains("off or cloudstack"));
+        assert!(parse(&format!("{base} --latency-row-us -1")).unwrap_err().contains("whole number"));
+        assert_eq!(parse(&format!("{base} --utc-offset +02:00")).unwrap().zone, ServerZone::parse("+02:00").unwrap());
+        assert!(parse(&format!("{base} --utc-offset 2")).unwrap_err().contains("--utc-offset"));
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The API requests seen so far, for tests to assert on what the client actually sent, and running counts of them
-//! by kind (full-listing pages, targeted lookups) for tests that count what a client costs the API.
+//! by kind (full-listing pages, targeted lookups, event polls) and of the rows they got, for tests and benchmarks
+//! that count what a client costs the API.
 
 use std::collections::VecDeque;
 
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use crate::list_events;
 use crate::list_vms;
 use crate::signature::Params;
 
@@ -20,6 +22,8 @@ pub enum RequestKind {
     ListingPage,
     /// `listVirtualMachines` with `id` or `ids`: a targeted lookup.
     Lookup,
+    /// `listEvents`.
+    EventPoll,
     /// Anything else.
     Other,
 }
@@ -27,7 +31,10 @@ pub enum RequestKind {
 impl RequestKind {
     /// The kind of a request with these parameters.
     pub fn of(params: &Params) -> RequestKind {
-        if params.get("command").map(String::as_str) != Some(list_vms::COMMAND) {
+        let command = params.get("command").map(String::as_str);
+        if command == Some(list_events::COMMAND) {
+            RequestKind::EventPoll
+        } else if command != Some(list_vms::COMMAND) {
             RequestKind::Other
         } else if params.contains_key("id") || params.contains_key("ids") {
             RequestKind::Lookup
@@ -56,6 +63,8 @@ pub struct SeenRequest {
     /// The injected fault that shaped the answer, when one did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<&'static str>,
+    /// Rows the answer held: VMs for `listVirtualMachines`, events for `listEvents`; 0 for errors.
+    pub rows: usize,
 }
 
 /// Requests counted by kind since the log was last cleared (`GET /control/requests/count`).
@@ -70,15 +79,25 @@ pub struct RequestCounts {
     pub lookups: u64,
     /// VM ids those lookups named, `ids` tokens counted one by one.
     pub looked_up_ids: u64,
+    /// `listEvents` requests.
+    pub event_polls: u64,
+    /// VM rows returned by full-listing pages.
+    pub listing_rows: u64,
+    /// VM rows returned by lookups.
+    pub lookup_rows: u64,
+    /// Event rows returned by `listEvents`.
+    pub event_rows: u64,
     /// Every other API request.
     pub other: u64,
 }
 
 impl RequestCounts {
-    fn count(&mut self, params: &Params) {
+    fn count(&mut self, params: &Params, rows: usize) {
+        let rows = rows as u64;
         match RequestKind::of(params) {
             RequestKind::ListingPage => {
                 self.listing_pages += 1;
+                self.listing_rows += rows;
                 let first_page = params.get("page").is_none_or(|page| page == "1");
                 if first_page && !params.contains_key("projectid") {
                     self.listings_begun += 1;
@@ -86,8 +105,13 @@ impl RequestCounts {
             }
             RequestKind::Lookup => {
                 self.lookups += 1;
+                self.lookup_rows += rows;
                 let ids = params.get("ids").map_or(0, |ids| ids.split(',').filter(|id| !id.is_empty()).count());
                 self.looked_up_ids += (ids + usize::from(params.contains_key("id"))) as u64;
+            }
+            RequestKind::EventPoll => {
+                self.event_polls += 1;
+                self.event_rows += rows;
             }
             RequestKind::Other => self.other += 1,
         }
@@ -110,7 +134,7 @@ impl RequestLog {
     /// Appends an entry, dropping the oldest one at capacity, and counts it.
     pub fn record(&self, entry: SeenRequest) {
         let mut log = self.log.lock();
-        log.counts.count(&entry.params);
+        log.counts.count(&entry.params, entry.rows);
         if log.entries.len() == LOG_CAPACITY {
             log.entries.pop_front();
         }
@@ -138,6 +162,10 @@ mod tests {
     use super::*;
 
     fn seen(pairs: &[(&str, &str)]) -> SeenRequest {
+        seen_with_rows(pairs, 0)
+    }
+
+    fn seen_with_rows(pairs: &[(&str, &str)], rows: usize) -> SeenRequest {
         let params: Params = pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
         SeenRequest {
             command: params.get("command").cloned(),
@@ -147,6 +175,7 @@ mod tests {
             verified: true,
             refusal: None,
             fault: None,
+            rows,
         }
     }
 
@@ -163,11 +192,30 @@ mod tests {
         log.record(seen(&[("command", "listZones")]));
         assert_eq!(
             log.counts(),
-            RequestCounts { listing_pages: 4, listings_begun: 1, lookups: 2, looked_up_ids: 4, other: 1 }
+            RequestCounts {
+                listing_pages: 4,
+                listings_begun: 1,
+                lookups: 2,
+                looked_up_ids: 4,
+                other: 1,
+                ..Default::default()
+            }
         );
         log.clear();
         assert_eq!(log.counts(), RequestCounts::default());
         assert_eq!(log.to_json(), "[]");
+    }
+
+    #[test]
+    fn rows_are_counted_by_what_returned_them_and_event_polls_apart() {
+        let log = RequestLog::default();
+        log.record(seen_with_rows(&[("command", "listVirtualMachines"), ("page", "1"), ("pagesize", "500")], 500));
+        log.record(seen_with_rows(&[("command", "listVirtualMachines"), ("ids", "a,b")], 2));
+        log.record(seen_with_rows(&[("command", "listEvents"), ("listall", "true")], 7));
+        log.record(seen_with_rows(&[("command", "listEvents")], 0));
+        let counts = log.counts();
+        assert_eq!((counts.listing_rows, counts.lookup_rows, counts.event_rows), (500, 2, 7));
+        assert_eq!((counts.event_polls, counts.other), (2, 0));
     }
 
     #[test]

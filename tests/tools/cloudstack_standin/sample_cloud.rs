@@ -119,11 +119,16 @@ impl SampleNic {
         bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
     }
 
+    /// The NIC's id, as answered.
+    pub fn id(&self) -> String {
+        uuid_like(self.id_bits, scramble(self.id_bits))
+    }
+
     fn fields(&self) -> SampleNicFields {
         let vlan = &VLANS[usize::from(self.vlan)];
         let (address, gateway) = self.address_and_gateway();
         SampleNicFields {
-            id: uuid_like(self.id_bits, scramble(self.id_bits)),
+            id: self.id(),
             macaddress: self.mac(),
             ipaddress: address.to_string(),
             netmask: "255.255.252.0",
@@ -156,12 +161,12 @@ impl Lcg {
 }
 
 /// A bijective mix, for the second half of an id (LCG low bits alone are too regular to look random).
-fn scramble(x: u64) -> u64 {
+pub fn scramble(x: u64) -> u64 {
     (x ^ (x >> 31)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// UUID-shaped text; `unique` fills the first three groups whole, so distinct `unique` values give distinct ids.
-fn uuid_like(unique: u64, more: u64) -> String {
+pub fn uuid_like(unique: u64, more: u64) -> String {
     format!(
         "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
         unique >> 32,

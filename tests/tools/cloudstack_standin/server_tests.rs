@@ -8,20 +8,23 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::cloud::Cloud;
+use crate::latency::Latency;
 use crate::sample_cloud;
+use crate::server_zone::ServerZone;
 use crate::signature::Credentials;
 use crate::test_pki::TestCa;
 use crate::test_signer;
+use crate::Settings;
 
-const KEY: &str = "test-api-key";
-const SECRET: &str = "test-secret-key";
+pub(crate) const KEY: &str = "test-api-key";
+pub(crate) const SECRET: &str = "test-secret-key";
 
-struct Client {
-    base: String,
-    agent: ureq::Agent,
+pub(crate) struct Client {
+    pub(crate) base: String,
+    pub(crate) agent: ureq::Agent,
 }
 
-fn start(cloud: Cloud) -> Client {
+pub(crate) fn start(cloud: Cloud) -> Client {
     start_with(cloud, None).0
 }
 
@@ -31,9 +34,31 @@ fn start_with_blackhole(cloud: Cloud) -> (Client, SocketAddr) {
     (client, blackhole.unwrap())
 }
 
-fn start_with(cloud: Cloud, blackhole: Option<SocketAddr>) -> (Client, Option<SocketAddr>) {
+pub(crate) fn settings(latency: Latency) -> Settings {
     let credentials = Credentials { api_key: KEY.into(), secret_key: SECRET.into() };
-    let running = crate::start("[::1]:0".parse().unwrap(), blackhole, credentials, 500, cloud, None).unwrap();
+    Settings { credentials, default_page_size: 500, zone: ServerZone::UTC, latency }
+}
+
+fn start_with(cloud: Cloud, blackhole: Option<SocketAddr>) -> (Client, Option<SocketAddr>) {
+    start_slow(cloud, blackhole, Latency::default())
+}
+
+/// A stand-in answering as slowly as `latency` says.
+pub(crate) fn start_slow(
+    cloud: Cloud,
+    blackhole: Option<SocketAddr>,
+    latency: Latency,
+) -> (Client, Option<SocketAddr>) {
+    start_configured(cloud, blackhole, settings(latency))
+}
+
+/// A stand-in with these settings.
+pub(crate) fn start_configured(
+    cloud: Cloud,
+    blackhole: Option<SocketAddr>,
+    settings: Settings,
+) -> (Client, Option<SocketAddr>) {
+    let running = crate::start("[::1]:0".parse().unwrap(), blackhole, settings, cloud, None).unwrap();
     // The workers live as long as the test process; nothing to clean up.
     let (base, blackhole) = (format!("http://{}", running.address), running.blackhole);
     std::mem::forget(running);
@@ -45,8 +70,8 @@ fn start_https(cloud: Cloud) -> Client {
     let ca = TestCa::new("stand-in test CA");
     let cert = ca.server_cert(IpAddr::V6(Ipv6Addr::LOCALHOST));
     let tls = tiny_http::SslConfig { certificate: cert.cert_pem.into_bytes(), private_key: cert.key_pem.into_bytes() };
-    let credentials = Credentials { api_key: KEY.into(), secret_key: SECRET.into() };
-    let running = crate::start("[::1]:0".parse().unwrap(), None, credentials, 500, cloud, Some(tls)).unwrap();
+    let running =
+        crate::start("[::1]:0".parse().unwrap(), None, settings(Latency::default()), cloud, Some(tls)).unwrap();
     let base = format!("https://{}", running.address);
     std::mem::forget(running);
     let mut roots = rustls::RootCertStore::empty();
@@ -60,7 +85,7 @@ fn start_https(cloud: Cloud) -> Client {
     Client { base, agent }
 }
 
-fn fresh_agent() -> ureq::Agent {
+pub(crate) fn fresh_agent() -> ureq::Agent {
     ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).build()
 }
 
@@ -77,26 +102,26 @@ fn outcome(result: Result<ureq::Response, ureq::Error>) -> Result<(u16, String),
 }
 
 impl Client {
-    fn api(&self, pairs: &[(&str, &str)]) -> Result<(u16, String), String> {
+    pub(crate) fn api(&self, pairs: &[(&str, &str)]) -> Result<(u16, String), String> {
         let query = test_signer::signed_query(pairs, SECRET);
         outcome(self.agent.get(&format!("{}/client/api?{query}", self.base)).call())
     }
 
-    fn list(&self, extra: &[(&str, &str)]) -> (u16, Value) {
+    pub(crate) fn list(&self, extra: &[(&str, &str)]) -> (u16, Value) {
         let mut pairs = vec![("command", "listVirtualMachines"), ("apiKey", KEY), ("response", "json")];
         pairs.extend_from_slice(extra);
         let (status, body) = self.api(&pairs).unwrap();
         (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
     }
 
-    fn control(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+    pub(crate) fn control(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
         let request = self.agent.request(method, &format!("{}/control/{path}", self.base));
         let (status, body) = outcome(request.send_string(body)).unwrap();
         (status, serde_json::from_str(&body).unwrap())
     }
 }
 
-fn vm_names(answer: &Value) -> Vec<&str> {
+pub(crate) fn vm_names(answer: &Value) -> Vec<&str> {
     answer["listvirtualmachinesresponse"]["virtualmachine"]
         .as_array()
         .map(|vms| vms.iter().map(|vm| vm["name"].as_str().unwrap()).collect())
@@ -318,7 +343,7 @@ impl Client {
         pages
     }
 
-    fn fault(&self, fault: Value) {
+    pub(crate) fn fault(&self, fault: Value) {
         let (status, answer) = self.control("PUT", "fault", &fault.to_string());
         assert_eq!(status, 200, "{answer}");
     }
@@ -428,7 +453,11 @@ fn a_lookup_by_id_answers_as_cloudstack_for_running_destroyed_expunged_and_unkno
     assert_eq!(vm_names(&client.list(&[("id", "p-1")]).1), ["p-1"], "id finds a project VM without projectid");
 
     let (_, counts) = client.control("GET", "requests/count", "");
-    assert_eq!(counts, json!({"listing-pages": 0, "listings-begun": 0, "lookups": 5, "looked-up-ids": 5, "other": 0}));
+    assert_eq!(
+        counts,
+        json!({"listing-pages": 0, "listings-begun": 0, "lookups": 5, "looked-up-ids": 5, "event-polls": 0,
+               "listing-rows": 0, "lookup-rows": 3, "event-rows": 0, "other": 0})
+    );
 }
 
 #[test]
@@ -442,9 +471,47 @@ fn request_counts_tell_a_syncs_pages_from_its_lookups() {
     assert_eq!(vm_names(&client.list(&[("ids", &format!("{u},{v}"))]).1), ["u", "v"]);
     let (_, counts) = client.control("GET", "requests/count", "");
     // Four pages and an empty one without projectid, one and an empty one with it.
-    assert_eq!(counts, json!({"listing-pages": 7, "listings-begun": 1, "lookups": 1, "looked-up-ids": 2, "other": 0}));
+    assert_eq!(
+        counts,
+        json!({"listing-pages": 7, "listings-begun": 1, "lookups": 1, "looked-up-ids": 2, "event-polls": 0,
+               "listing-rows": 11, "lookup-rows": 2, "event-rows": 0, "other": 0})
+    );
     let (_, requests) = client.control("GET", "requests", "");
     assert_eq!(requests.as_array().unwrap().last().unwrap()["kind"], "lookup");
+}
+
+#[test]
+fn a_batch_of_ids_fits_a_get_up_to_about_200_uuids_more_need_a_form_post_and_pages_like_a_listing() {
+    let cloud = sample_cloud::generate(700);
+    let outside: Vec<String> =
+        cloud.vms.iter().filter(|vm| vm.projectid.is_none()).map(|vm| vm.id.to_string()).collect();
+    let client = start(cloud);
+    let batch = |n: usize| outside[..n].join(",");
+    let (status, answer) = client.list(&[("ids", &batch(150)), ("details", "nics")]);
+    assert_eq!((status, answer["listvirtualmachinesresponse"]["count"].clone()), (200, json!(150)));
+
+    let (status, refused) =
+        client.api(&[("command", "listVirtualMachines"), ("apiKey", KEY), ("ids", &batch(250))]).unwrap();
+    assert_eq!(status, 414, "Jetty's 8 KiB head buffer: {refused}");
+    assert!(refused.contains("URI Too Long"));
+
+    let all = batch(outside.len());
+    let post = |page: &str| {
+        let pairs =
+            [("command", "listVirtualMachines"), ("apiKey", KEY), ("ids", &all), ("page", page), ("pagesize", "500")];
+        let signature = test_signer::signature(&pairs, SECRET);
+        let mut form = pairs.to_vec();
+        form.push(("signature", &signature));
+        let (status, body) =
+            outcome(client.agent.post(&format!("{}/client/api", client.base)).send_form(&form)).unwrap();
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        (status, answer["listvirtualmachinesresponse"]["count"].clone(), vm_names(&answer).len())
+    };
+    assert_eq!(post("1"), (200, json!(560), 500), "ids page like a listing: no more than pagesize at once");
+    assert_eq!(post("2"), (200, json!(560), 60));
+    let (_, requests) = client.control("GET", "requests", "");
+    let refused = &requests.as_array().unwrap()[1];
+    assert_eq!((refused["status"].clone(), refused["verified"].clone()), (json!(414), json!(false)));
 }
 
 // ---- Connections that are never answered -----------------------------------------------------------------------

@@ -4,6 +4,8 @@
 //! `+00:00` too. All three zone forms are accepted here; anything else (fractions, no zone) is refused, so a client
 //! that sends a sloppy timestamp finds out against the stand-in rather than in production.
 
+use crate::calendar::{days_in_month, days_since_epoch};
+
 /// Seconds since the Unix epoch for `YYYY-MM-DDTHH:MM:SS` followed by `Z`, `±HHMM` or `±HH:MM`; `None` if malformed.
 pub fn parse_expires(text: &str) -> Option<i64> {
     let bytes = text.as_bytes();
@@ -61,29 +63,6 @@ fn zone_offset_seconds(zone: &str) -> Option<i64> {
         return None;
     }
     Some(sign * (hours * 3_600 + minutes * 60))
-}
-
-fn is_leap_year(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if is_leap_year(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to the given civil date (proleptic Gregorian calendar, year ≥ 1).
-fn days_since_epoch(year: i64, month: i64, day: i64) -> i64 {
-    // Leap days in years 1..=n: every 4th year, except centuries, except every 4th century.
-    let leap_days_through = |n: i64| n / 4 - n / 100 + n / 400;
-    let whole_years = 365 * (year - 1970) + leap_days_through(year - 1) - leap_days_through(1969);
-    const BEFORE_MONTH: [i64; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
-    let february_29 = if month > 2 && is_leap_year(year) { 1 } else { 0 };
-    whole_years + BEFORE_MONTH[(month - 1) as usize] + february_29 + day - 1
 }
 
 #[cfg(test)]
