@@ -1,7 +1,10 @@
 # make test            everything, from a fresh machine: setup, both images, unit tests, end-to-end tests on
 #                      Kea 2.6 and on Kea 3.0
-# make image [KEA=3.0] the project image for one Kea release (default 2.6)
-# make e2e [KEA=3.0]   the end-to-end stories against that release's image
+# make image [KEA=3.0] the project image for one Kea release (default 2.6), and Debian's Kea alone (the plain
+#                      Debian host the package stories install the .deb into)
+# make deb [KEA=3.0]   target/deb/kea-cloudstack-hook_<version>+kea<Kea version>_amd64.deb, built and checked by
+#                      lintian in the image's build container (the Dockerfile's deb stage)
+# make e2e [KEA=3.0]   the end-to-end stories against that release's image (and its package)
 # make demo            a sample cloud behind the real Kea, printing MAC -> delegated prefix
 #
 # A hook is built per Kea release: KEA=2.6 is Debian 13 trixie's kea 2.6.3, KEA=3.0 trixie-backports' 3.0.x.
@@ -17,6 +20,11 @@ endif
 IMAGE ?= $(IMAGE_$(KEA))
 # The other release's image, whose hook the version stories show being refused.
 OTHER_IMAGE ?= $(IMAGE_$(OTHER_$(KEA)))
+# Debian's kea-dhcp6-server of that release and nothing of this project (the Dockerfile's debian-kea stage).
+DEBIAN_KEA_IMAGE_2.6 ?= kea-cloudstack-debian-kea:2.6
+DEBIAN_KEA_IMAGE_3.0 ?= kea-cloudstack-debian-kea:3.0
+DEBIAN_KEA_IMAGE ?= $(DEBIAN_KEA_IMAGE_$(KEA))
+DEB_DIR ?= target/deb
 E2E_THREADS ?= 2
 # The PostgreSQL server the lease-database stories run (Debian trixie's postgresql).
 POSTGRES_IMAGE ?= kea-cloudstack-postgres
@@ -25,27 +33,50 @@ POSTGRES_IMAGE ?= kea-cloudstack-postgres
 E2E_SKIP_2.6 =
 E2E_SKIP_3.0 = --skip ha_stories::two_servers_sharing_postgresql_never_delegate_a_prefix_to_two_duids
 
-.PHONY: test setup image images unit e2e e2e-all demo
+.PHONY: test setup build-ca image images deb debs unit e2e e2e-all demo
 
-test: setup images unit e2e-all
+test: setup images debs unit e2e-all
 
 setup:
 	bash tests/setup/host.sh
 
-image:
+# Networks that inspect TLS: the host's extra CAs go to the build stage.
+build-ca:
 	cp /usr/local/share/ca-certificates/*.crt tests/setup/build-ca/ 2>/dev/null || true
+
+# The classic builder (no BuildKit here) builds every stage, the package too; the second build only tags a stage.
+image: build-ca
 	docker build --network host --build-arg KEA=$(KEA) -t $(IMAGE) .
+	docker build --network host --build-arg KEA=$(KEA) --target debian-kea -t $(DEBIAN_KEA_IMAGE) .
 
 images:
 	$(MAKE) image KEA=2.6
 	$(MAKE) image KEA=3.0
 	docker build --network host -t $(POSTGRES_IMAGE) -f tests/setup/postgres/Dockerfile .
 
+# The deb stage's /out/ (the package and lintian's output) copied out of the image it made (after `make image`
+# every step is cached). No --output: that needs BuildKit.
+deb: build-ca
+	mkdir -p $(DEB_DIR)
+	docker build --network host --build-arg KEA=$(KEA) --target deb --iidfile $(DEB_DIR)/.deb-$(KEA).iid .
+	set -e; out=$(DEB_DIR)/.out-$(KEA); rm -rf $$out; \
+	  container=$$(docker create $$(cat $(DEB_DIR)/.deb-$(KEA).iid) /bin/true); \
+	  if docker cp $$container:/out $$out; then copied=yes; else copied=no; fi; \
+	  docker rm $$container >/dev/null; [ $$copied = yes ]; \
+	  for lintian in $$out/*.lintian; do echo "lintian $${lintian##*/}:"; cat $$lintian; done; \
+	  mv $$out/* $(DEB_DIR)/; rmdir $$out; rm -f $(DEB_DIR)/.deb-$(KEA).iid
+	ls -l $(DEB_DIR)/*.deb
+
+debs:
+	$(MAKE) deb KEA=2.6
+	$(MAKE) deb KEA=3.0
+
 unit:
 	cargo test --locked --lib --bins --features test-tools
 
 e2e:
 	KC_IMAGE=$(IMAGE) KC_OTHER_IMAGE=$(OTHER_IMAGE) KC_POSTGRES_IMAGE=$(POSTGRES_IMAGE) \
+	  KC_DEBIAN_KEA_IMAGE=$(DEBIAN_KEA_IMAGE) KC_DEB_DIR=$(CURDIR)/$(DEB_DIR) \
 	  cargo test --locked --features e2e --test e2e -- --test-threads=$(E2E_THREADS) $(E2E_SKIP_$(KEA))
 
 # Every story against Kea 2.6, then every story against Kea 3.0 (one after the other: 2 threads each).

@@ -9,6 +9,7 @@ mod demo;
 mod ha_stories;
 mod lab_selftest;
 mod operations_stories;
+mod package_stories;
 mod reliability_stories;
 mod sync_stories;
 mod trust_stories;

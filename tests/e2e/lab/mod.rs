@@ -14,7 +14,7 @@
 //!
 //! The stand-in serves HTTPS with a certificate for its address from a CA made for the lab alone; Kea's `ca-file`
 //! holds that CA (see `tls`). Everything is addressed from ULA fd00:4b43::/32 and lives in namespaces the lab created. Needs root and a
-//! running dockerd; the image comes from `KC_IMAGE` (default `kea-cloudstack:latest`). `KC_KEEP=1` keeps the
+//! running dockerd; the image comes from `KC_IMAGE` (default `kea-cloudstack:latest`) unless the spec names another. `KC_KEEP=1` keeps the
 //! lab's directory, `KC_KEA_DEBUG=1` turns Kea's own logging to DEBUG 99.
 #![allow(dead_code, unused_imports)] // the stories use different parts of the lab
 
@@ -54,6 +54,7 @@ pub use kea_config::HOOK_LIBRARY;
 pub use kea_version::KeaVersion;
 pub use leases::LeaseRow;
 pub use standin::{HttpAnswer, RequestCounts, Standin, API_KEY};
+pub use sweep::OWNER_LABEL;
 pub use tls::StandinTls;
 
 use kea_box::{KeaBox, KeaDirs};
@@ -129,6 +130,9 @@ pub struct LabSpec {
     pub hook_library: Option<String>,
     /// Host files bind-mounted read-only into Kea's container: (host path, path inside).
     pub kea_files: Vec<(PathBuf, String)>,
+    /// The image Kea runs from (None: the project image, `KC_IMAGE`); the lab writes the configuration of the
+    /// Kea release it holds. The package stories name Debian's Kea with the package installed.
+    pub kea_image: Option<String>,
 }
 
 impl Default for LabSpec {
@@ -156,6 +160,7 @@ impl Default for LabSpec {
             api_via_blackhole_port: false,
             hook_library: None,
             kea_files: Vec::new(),
+            kea_image: None,
         }
     }
 }
@@ -217,7 +222,7 @@ impl Lab {
     /// Everything up to Kea's start: namespaces, link, stand-in, TLS material, Kea's files and keeper container.
     fn build(spec: LabSpec) -> Lab {
         let started = Instant::now();
-        let image = image();
+        let image = spec.kea_image.clone().unwrap_or_else(image);
         preflight(&image);
         let kea_version = kea_version::of_image(&image);
         sweep::sweep_dead_labs();
@@ -280,6 +285,14 @@ impl Lab {
     /// True while kea-dhcp6 runs.
     pub fn kea_running(&self) -> bool {
         self.kea.kea_running()
+    }
+
+    /// Runs `args` in the running Kea container (`docker exec`): a program of Kea's image, on Kea's link and
+    /// files. The whole outcome, whatever the exit status.
+    pub fn kea_exec(&self, args: &[&str]) -> std::process::Output {
+        let mut all = vec!["exec", self.kea.name()];
+        all.extend_from_slice(args);
+        host::output("docker", &all)
     }
 
     /// The exit code of the last Kea container (None while it runs or when Docker cannot tell).
