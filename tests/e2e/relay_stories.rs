@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::core_stories::{hex, nic_vm, parse_mac, DB_PREFIX, WEB_MAC, WEB_PREFIX};
+use crate::core_stories::{assert_no_error_lines, hex, nic_vm, parse_mac, DB_PREFIX, WEB_MAC, WEB_PREFIX};
 use crate::lab::dhcp6::duid_llt;
 use crate::lab::relays::{self, DibblerOptions, LinkName, SeenRelayForward};
 use crate::lab::{wait_until, ClientLink, Daemon, Dhclient, Lab, LabSpec};
@@ -25,9 +25,16 @@ const OPTION_CLIENT_LINK_LAYER: u16 = 79;
 const BIND_WITHIN: Duration = Duration::from_secs(60);
 
 /// Kea with the hook, one VLAN (709), the router's address alone trusted; Kea logs every packet (debug 99), so
-/// the story can read what the relay sent.
+/// the story can read what the relay sent. T1 and T2 of 2 and 4 s make dhclient renew through the relay soon.
 fn lab() -> Lab {
-    Lab::start(LabSpec { cloud: json!({"vms": []}), kea_debug: true, trust_only_the_router: true, ..LabSpec::default() })
+    let timers = json!({"renew-timer": 2, "rebind-timer": 4}).as_object().cloned().unwrap();
+    Lab::start(LabSpec {
+        cloud: json!({"vms": []}),
+        kea_debug: true,
+        trust_only_the_router: true,
+        kea_globals: timers,
+        ..LabSpec::default()
+    })
 }
 
 /// The client link's MAC (its veth's, as the relay sees it in frames).
@@ -58,6 +65,15 @@ fn option_79_of(mac: [u8; 6]) -> String {
     format!("00:01:{}", hex(&mac))
 }
 
+/// Waits until dhclient renewed its prefix through the relay (at T1) and Kea extended it: the prefix it holds
+/// then, and the relayed Renew.
+fn renewed(lab: &Lab, client: &Dhclient, relay: &Daemon) -> (String, SeenRelayForward) {
+    let extended = wait_until(Duration::from_secs(30), || client.events().contains("reason=RENEW6"));
+    assert!(extended, "dhclient renewed within 30 s\ndhclient:\n{}\nthe relay:\n{}", client.output(), relay.output());
+    let renew = relays::seen_relay_forwards(lab).into_iter().find(|f| f.message == "RENEW").expect("a relayed Renew");
+    (client.prefix().expect("a prefix after the renewal"), renew)
+}
+
 fn bound(client: &Dhclient, relay: &Daemon) -> String {
     if wait_until(BIND_WITHIN, || client.prefix().is_some()) {
         return client.prefix().unwrap();
@@ -78,7 +94,7 @@ fn assert_refused_for_no_mac(lab: &Lab, client: &Dhclient, relay: &Daemon) {
 
 /// dnsmasq sends no interface-id: the VLAN entry names its link by `link-prefix` (the /64 of the LOCAL address
 /// it relays from and sends as link-address), and the Kea subnet is the one whose prefix holds that address.
-/// Its option 79 comes from its neighbour table (the frame), so the client gets its NIC's /60.
+/// Its option 79 comes from its neighbour table (the frame), so the client gets its NIC's /60 and renews it.
 #[test]
 fn behind_dnsmasq_the_client_gets_its_nics_prefix_by_the_links_prefix() {
     let lab = lab();
@@ -98,6 +114,10 @@ fn behind_dnsmasq_the_client_gets_its_nics_prefix_by_the_links_prefix() {
     let request = relays::seen_relay_forwards(&lab).into_iter().find(|f| f.message == "REQUEST").expect("a relayed Request");
     assert_eq!(request.option(OPTION_CLIENT_LINK_LAYER), Some(option_79_of(mac).as_str()), "{request:?}");
     assert_eq!(stat(&lab, "cloudstack.delegated"), 1);
+    let (prefix, renew) = renewed(&lab, &client, &relay);
+    assert_eq!(prefix, WEB_PREFIX, "dnsmasq relays the Renew; Kea extends the /60");
+    assert_eq!(renew.option(OPTION_CLIENT_LINK_LAYER), Some(option_79_of(mac).as_str()), "option 79 on the Renew: {renew:?}");
+    assert_no_error_lines(&lab);
 }
 
 /// ISC dhcrelay carries no MAC at all. Its interface-id is the number `-l …#N` gives (else one it picks itself),
@@ -119,6 +139,7 @@ fn behind_isc_dhcrelay_which_carries_no_mac_every_solicit_is_refused_and_counted
     assert_eq!(solicit.options.len(), 1, "nothing but the interface-id: {solicit:?}");
     assert_refused_for_no_mac(&lab, &client, &relay);
     assert!(!lab.kea_log().contains("is not a configured VLAN"), "the VLAN entry names dhcrelay's link");
+    assert_no_error_lines(&lab);
 }
 
 /// wide-dhcpv6-relay sends the kernel's interface index as interface-id (4 bytes, big-endian), from UDP port
@@ -139,6 +160,7 @@ fn behind_wide_dhcpv6_relay_which_carries_no_mac_every_solicit_is_refused_and_co
     assert_eq!(solicit.options.len(), 1, "nothing but the interface-id: {solicit:?}");
     assert_refused_for_no_mac(&lab, &client, &relay);
     assert!(!lab.kea_log().contains("is not a configured VLAN"), "the VLAN entry names dhcp6relay's link");
+    assert_no_error_lines(&lab);
 }
 
 fn dibbler_options() -> DibblerOptions {
@@ -146,7 +168,7 @@ fn dibbler_options() -> DibblerOptions {
 }
 
 /// dibbler-relay with `interface-id 709` (4 bytes big-endian: `"0x000002c5"`) and `option link-layer`: the
-/// client gets its NIC's /60 from option 79. Its remote-id is one value for every client (`option remote-id
+/// client gets its NIC's /60 from option 79, and renews it. Its remote-id is one value for every client (`option remote-id
 /// 4874-0x01020304`), no MAC, and the hook does not take it for one.
 #[test]
 fn behind_dibbler_relay_the_client_gets_its_nics_prefix_from_option_79() {
@@ -164,6 +186,10 @@ fn behind_dibbler_relay_the_client_gets_its_nics_prefix_from_option_79() {
     assert_eq!(solicit.option(OPTION_REMOTE_ID), Some("4874 (uint32) 01020304 (binary)"), "{solicit:?}");
     assert_eq!(solicit.option(OPTION_CLIENT_LINK_LAYER), Some(option_79_of(mac).as_str()), "{solicit:?}");
     assert_eq!(stat(&lab, "cloudstack.delegated"), 1);
+    let (prefix, renew) = renewed(&lab, &client, &relay);
+    assert_eq!(prefix, WEB_PREFIX, "dibbler-relay relays the Renew; Kea extends the /60");
+    assert_eq!(renew.option(OPTION_CLIENT_LINK_LAYER), Some(option_79_of(mac).as_str()), "option 79 on the Renew: {renew:?}");
+    assert_no_error_lines(&lab);
 }
 
 /// dhclient with a DUID of its own choosing (DUID-LLT naming `mac`) in its lease file, as an attacker writes it.
@@ -203,5 +229,6 @@ fn a_client_that_forges_its_duid_gets_another_vms_prefix_behind_dibbler_but_its_
             assert_eq!(got, WEB_PREFIX, "dibbler-relay: the attacker gets the victim's /60");
             assert_eq!(request.option(OPTION_CLIENT_LINK_LAYER), Some(option_79_of(WEB_MAC).as_str()), "{request:?}");
         }
+        assert_no_error_lines(&lab);
     }
 }
