@@ -27,14 +27,12 @@ const BIND_WITHIN: Duration = Duration::from_secs(60);
 /// Kea with the hook, one VLAN (709), the router's address alone trusted; Kea logs every packet (debug 99), so
 /// the story can read what the relay sent. T1 and T2 of 2 and 4 s make dhclient renew through the relay soon.
 fn lab() -> Lab {
+    Lab::start(relay_lab_spec())
+}
+
+fn relay_lab_spec() -> LabSpec {
     let timers = json!({"renew-timer": 2, "rebind-timer": 4}).as_object().cloned().unwrap();
-    Lab::start(LabSpec {
-        cloud: json!({"vms": []}),
-        kea_debug: true,
-        trust_only_the_router: true,
-        kea_globals: timers,
-        ..LabSpec::default()
-    })
+    LabSpec { cloud: json!({"vms": []}), kea_debug: true, trust_only_the_router: true, kea_globals: timers, ..LabSpec::default() }
 }
 
 /// The client link's MAC (its veth's, as the relay sees it in frames).
@@ -231,4 +229,26 @@ fn a_client_that_forges_its_duid_gets_another_vms_prefix_behind_dibbler_but_its_
         }
         assert_no_error_lines(&lab);
     }
+}
+
+/// The trust rule holds for real relays too: dnsmasq relaying from an address outside `trusted-relays` is
+/// dropped and counted, and its client gets nothing.
+#[test]
+fn a_real_relay_outside_trusted_relays_is_dropped_and_counted() {
+    let mut spec = relay_lab_spec();
+    spec.trust_only_the_router = false;
+    spec.hook_params.insert("trusted-relays".into(), json!(["fd00:4b43:ffff::/64"]));
+    let lab = Lab::start(spec);
+    let link = lab.add_client_link();
+    list_the_nic(&lab, &link);
+    relays::name_vlan_link(&lab, &LinkName::LinkPrefix(relays::link_prefix_of(link.link_address())));
+    let relay = relays::dnsmasq(&lab, &link);
+    let client = link.dhclient();
+
+    let dropped = wait_until(Duration::from_secs(30), || stat(&lab, "cloudstack.refused-untrusted-relay") >= 2);
+    assert!(dropped, "dnsmasq's Solicits are counted as untrusted; the relay:\n{}", relay.output());
+    assert_eq!(client.prefix(), None, "the client bound nothing:\n{}", client.output());
+    assert!(lab.leases().iter().all(|l| !l.is_prefix()), "Kea holds no prefix lease: {:?}", lab.leases());
+    assert_eq!(stat(&lab, "cloudstack.delegated"), 0);
+    assert_no_error_lines(&lab);
 }
