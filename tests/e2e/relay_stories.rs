@@ -141,7 +141,7 @@ fn behind_isc_dhcrelay_which_carries_no_mac_every_solicit_is_refused_and_counted
 }
 
 /// wide-dhcpv6-relay sends the kernel's interface index as interface-id (4 bytes, big-endian), from UDP port
-/// 546, and no MAC: refused and counted like dhcrelay.
+/// 546, and no MAC: refused and counted like dhcrelay. Without the hook, Kea delegates through it.
 #[test]
 fn behind_wide_dhcpv6_relay_which_carries_no_mac_every_solicit_is_refused_and_counted() {
     let lab = lab();
@@ -159,6 +159,21 @@ fn behind_wide_dhcpv6_relay_which_carries_no_mac_every_solicit_is_refused_and_co
     assert_refused_for_no_mac(&lab, &client, &relay);
     assert!(!lab.kea_log().contains("is not a configured VLAN"), "the VLAN entry names dhcp6relay's link");
     assert_no_error_lines(&lab);
+    drop(client);
+    drop(relay);
+    drop(link);
+    drop(lab);
+
+    // The refusal is the hook's: Kea answers a relay on port 547 whatever port it sent from, dhcp6relay takes
+    // that answer, and Kea without the hook delegates from its pool through it.
+    let plain = Lab::start(LabSpec { hook: false, ..relay_lab_spec() });
+    let link = plain.add_client_link();
+    let ifindex = relays::router_ifindex(&plain, link.router_iface());
+    relays::name_vlan_link(&plain, &LinkName::InterfaceId(ifindex.to_be_bytes().to_vec()));
+    let relay = relays::wide_dhcp6relay(&plain, &link);
+    let client = link.dhclient();
+    let pooled = bound(&client, &relay);
+    assert!(pooled.starts_with("2a00:f10:5") && pooled.ends_with("/60"), "a /60 of VLAN 709's pool: {pooled}");
 }
 
 fn dibbler_options() -> DibblerOptions {

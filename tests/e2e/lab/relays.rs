@@ -39,15 +39,17 @@ impl LinkName {
 /// while serde_json would write a byte of 0x80 or more as two bytes of UTF-8.
 const INTERFACE_ID_PLACEHOLDER: &str = "kc-relay-interface-id-bytes";
 
-/// Makes VLAN `lab`'s first entry (and the Kea subnet that serves it) name the link by `name`, then
+/// Makes the hook's first VLAN entry (and the Kea subnet that serves it) name the link by `name`, then
 /// `config-reload`s Kea; panics unless Kea and the hook accept it.
 pub fn name_vlan_link(lab: &Lab, name: &LinkName) {
     let path = lab.kea_config_path();
     let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let (key, value) = name.hook_entry();
-    let vlan = config["Dhcp6"]["hooks-libraries"][0]["parameters"]["vlans"][0].as_object_mut().expect("lab: a vlans entry");
-    vlan.remove("interface-id");
-    vlan.insert(key.to_string(), json!(value));
+    // A lab without the hook (plain Kea) has only the subnet to change.
+    if let Some(vlan) = config.pointer_mut("/Dhcp6/hooks-libraries/0/parameters/vlans/0").and_then(Value::as_object_mut) {
+        vlan.remove("interface-id");
+        vlan.insert(key.to_string(), json!(value));
+    }
     let subnet = config["Dhcp6"]["subnet6"][0].as_object_mut().expect("lab: a subnet");
     subnet.remove("interface-id");
     match name {
