@@ -63,13 +63,18 @@ fn option_79_of(mac: [u8; 6]) -> String {
     format!("00:01:{}", hex(&mac))
 }
 
-/// Waits until dhclient renewed its prefix through the relay (at T1) and Kea extended it: the prefix it holds
-/// then, and the relayed Renew.
-fn renewed(lab: &Lab, client: &Dhclient, relay: &Daemon) -> (String, SeenRelayForward) {
-    let extended = wait_until(Duration::from_secs(30), || client.events().contains("reason=RENEW6"));
+/// Waits until dhclient renewed its prefix through the relay (at T1): the prefix and preferred lifetime of its
+/// RENEW6 event (Kea 3.0 may answer from its lease cache with what is left of 300 s), and the relayed Renew.
+fn renewed(lab: &Lab, client: &Dhclient, relay: &Daemon) -> (String, u32, SeenRelayForward) {
+    let renew_event = || client.events().split("----").find(|e| e.contains("reason=RENEW6")).map(str::to_string);
+    let extended = wait_until(Duration::from_secs(30), || renew_event().is_some());
     assert!(extended, "dhclient renewed within 30 s\ndhclient:\n{}\nthe relay:\n{}", client.output(), relay.output());
+    let event = renew_event().unwrap();
+    let value = |name: &str| event.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim_matches('\'').to_string());
+    let prefix = value("new_ip6_prefix=").unwrap_or_else(|| panic!("a prefix in the RENEW6 event:\n{event}"));
+    let preferred = value("new_preferred_life=").and_then(|v| v.parse().ok()).unwrap_or(0);
     let renew = relays::seen_relay_forwards(lab).into_iter().find(|f| f.message == "RENEW").expect("a relayed Renew");
-    (client.prefix().expect("a prefix after the renewal"), renew)
+    (prefix, preferred, renew)
 }
 
 fn bound(client: &Dhclient, relay: &Daemon) -> String {
@@ -112,8 +117,9 @@ fn behind_dnsmasq_the_client_gets_its_nics_prefix_by_the_links_prefix() {
     let request = relays::seen_relay_forwards(&lab).into_iter().find(|f| f.message == "REQUEST").expect("a relayed Request");
     assert_eq!(request.option(OPTION_CLIENT_LINK_LAYER), Some(option_79_of(mac).as_str()), "{request:?}");
     assert_eq!(stat(&lab, "cloudstack.delegated"), 1);
-    let (prefix, renew) = renewed(&lab, &client, &relay);
-    assert_eq!(prefix, WEB_PREFIX, "dnsmasq relays the Renew; Kea extends the /60");
+    let (prefix, preferred, renew) = renewed(&lab, &client, &relay);
+    assert_eq!(prefix, WEB_PREFIX, "dnsmasq relays the Renew");
+    assert!(preferred > 0, "Kea extended the /60 (preferred lifetime {preferred})");
     assert_eq!(renew.option(OPTION_CLIENT_LINK_LAYER), Some(option_79_of(mac).as_str()), "option 79 on the Renew: {renew:?}");
     assert_no_error_lines(&lab);
 }
@@ -199,8 +205,9 @@ fn behind_dibbler_relay_the_client_gets_its_nics_prefix_from_option_79() {
     assert_eq!(solicit.option(OPTION_REMOTE_ID), Some("4874 (uint32) 01020304 (binary)"), "{solicit:?}");
     assert_eq!(solicit.option(OPTION_CLIENT_LINK_LAYER), Some(option_79_of(mac).as_str()), "{solicit:?}");
     assert_eq!(stat(&lab, "cloudstack.delegated"), 1);
-    let (prefix, renew) = renewed(&lab, &client, &relay);
-    assert_eq!(prefix, WEB_PREFIX, "dibbler-relay relays the Renew; Kea extends the /60");
+    let (prefix, preferred, renew) = renewed(&lab, &client, &relay);
+    assert_eq!(prefix, WEB_PREFIX, "dibbler-relay relays the Renew");
+    assert!(preferred > 0, "Kea extended the /60 (preferred lifetime {preferred})");
     assert_eq!(renew.option(OPTION_CLIENT_LINK_LAYER), Some(option_79_of(mac).as_str()), "option 79 on the Renew: {renew:?}");
     assert_no_error_lines(&lab);
 }
