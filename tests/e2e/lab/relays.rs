@@ -6,7 +6,6 @@
 //! A VLAN entry names the relay's link the way that relay can: `name_vlan_link` rewrites the lab's first
 //! subnet and the hook's first `vlans` entry and reloads Kea (what an operator does when a router is added).
 use std::net::Ipv6Addr;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -167,11 +166,6 @@ pub fn dibbler_relay(lab: &Lab, link: &ClientLink<'_>, options: &DibblerOptions)
     let mut cmd = lab.router_ns().command("sh");
     cmd.args(["-c", &script]);
     Daemon::spawn("dibbler-relay", cmd)
-}
-
-/// Waits until the relay's output shows it is listening (each prints something else).
-pub fn wait_until_listening(relay: &mut Daemon, needle: &str) {
-    relay.expect_output(needle, Duration::from_secs(20));
 }
 
 /// The relay's own directory under the lab's (pid files, dibbler's state).
