@@ -10,6 +10,7 @@ mod ha_stories;
 mod lab_selftest;
 mod operations_stories;
 mod package_stories;
+mod relay_stories;
 mod reliability_stories;
 mod sync_stories;
 mod trust_stories;

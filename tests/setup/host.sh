@@ -17,6 +17,26 @@ if ((${#need[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# The real relays of tests/e2e/relay_stories.rs (Debian's dnsmasq, ISC dhcrelay, dibbler-relay,
+# wide-dhcpv6-relay). The stories run them inside lab namespaces only: while installing, policy-rc.d
+# keeps their packages from starting a relay on this host's own network.
+relays=()
+command -v dnsmasq >/dev/null || relays+=(dnsmasq-base)
+command -v dhcrelay >/dev/null || relays+=(isc-dhcp-relay)
+command -v dibbler-relay >/dev/null || relays+=(dibbler-relay)
+command -v dhcp6relay >/dev/null || relays+=(wide-dhcpv6-relay)
+if ((${#relays[@]})); then
+    echo "setup: installing ${relays[*]} (no service started)"
+    policy=/usr/sbin/policy-rc.d
+    own_policy=false
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && own_policy=true
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${relays[@]}" >/dev/null
+    if $own_policy; then rm -f "$policy"; fi
+fi
+
 if ! docker info >/dev/null 2>&1; then
     echo "setup: starting dockerd (--bridge=none --iptables=false)"
     nohup dockerd --bridge=none --iptables=false --ip6tables=false >/var/log/kc-dockerd.log 2>&1 &

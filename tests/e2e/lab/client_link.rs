@@ -119,6 +119,11 @@ impl<'lab> ClientLink<'lab> {
     pub fn netns(&self) -> &NetNs {
         &self.ns
     }
+
+    /// The client's directory (dhclient's config, lease file and script record).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
 }
 
 /// A running dhclient: its output, lease file and the events its script saw.

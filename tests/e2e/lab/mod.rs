@@ -30,6 +30,7 @@ mod kea_config;
 pub mod kea_version;
 mod leases;
 pub mod postgres;
+pub mod relays;
 mod standin;
 mod standin_events;
 mod sweep;
