@@ -221,6 +221,7 @@ fn kea_refuses_a_configuration_that_lists_the_ha_hook_before_the_cloudstack_hook
     // alike). The hook's refusal is in the log.
     let refused = primary.control(json!({"command": "config-reload"}));
     assert_eq!(refused["result"], 1, "{refused}");
+    println!("the reload in HA's order is answered: {}", refused["text"]);
     let log = primary.log();
     let why = log.lines().find(|l| l.contains("CLOUDSTACK_LIBRARY_ORDER")).unwrap_or_else(|| panic!("{log}"));
     assert!(why.contains(&format!("lists {HA_LIBRARY} (entry {ha_entry}) before {HOOK_LIBRARY} (entry {})", order.len()))
@@ -410,7 +411,8 @@ fn next_renewal(last: &mut Instant, every: Duration) {
 /// the /60 taken (PostgreSQL's primary key is the address: one row, one DUID) and is answered NoPrefixAvail, and
 /// the reinstalled VM retries as a DHCPv6 client does: its next Solicit clears the way again. Seen on 3.0.3
 /// (`CLOUDSTACK_LEASE_CLEARED` on one server, then the old DUID's Rebind `DHCP6_PD_LEASE_RENEW … has been allocated`
-/// on the other, then the Request's `ALLOC_ENGINE_V6_ALLOC_FAIL`), when the old client renewed every few ms.
+/// on the other, then `ALLOC_ENGINE_V6_ALLOC_FAIL` for the new DUID), when the old client renewed every few ms; the
+/// next story takes the same steps one at a time.
 #[test]
 fn two_servers_sharing_postgresql_never_delegate_a_prefix_to_two_duids() {
     let cluster = Cluster::start(ClusterSpec::sharing_postgres(
@@ -545,6 +547,49 @@ fn two_servers_sharing_postgresql_never_delegate_a_prefix_to_two_duids() {
     println!("shared PostgreSQL race: {} exchanges, {} answered live; the reinstalled VM got web's /60 at try {tries} \
               ({} earlier tries without it); the old DUID renewed {} times after that, never live",
         seen.len(), seen.iter().filter(|s| !s.live.is_empty()).count(), tries - 1, late.len());
+}
+
+/// The race above, one step at a time: the reinstalled VM's Solicit (through server2) clears the old DUID's
+/// lease out of the NIC's way and commits nothing, so the database holds no row for web's /60; the old OS's Rebind
+/// (through server1) then finds no lease of its own and Kea allocates it one with the prefix it named (DHCPv6 as Kea
+/// does it: a renewal may create a binding), web's /60, which the hook lets through for the same NIC. The
+/// reinstalled VM's Request clears it again and takes the /60; from then on the old DUID's Renew and Rebind are
+/// refused. At every step the database holds web's /60 for one DUID at most.
+#[test]
+fn an_old_duid_that_renews_between_the_reinstalled_vm_s_solicit_and_request_loses_the_prefix_at_the_request() {
+    let cluster = Cluster::start(ClusterSpec::sharing_postgres(
+        2,
+        LabSpec { vlans: two_vlans(), cloud: web_and_db(), ..LabSpec::default() },
+    ));
+    let to: Vec<Router> = (0..2).map(|k| cluster.router_from(0x10 + k as u16, &[k], "VLAN709", raw_remote_id())).collect();
+    let web_rows = || -> Vec<String> {
+        pg_holders(&cluster).into_iter().filter(|(p, _)| p == WEB_PREFIX).map(|(_, duid)| duid).collect()
+    };
+    let (old, new) = (Client::new(WEB_MAC), Client::new(WEB_MAC));
+    let (old_duid, new_duid) = (hex(&old.duid), hex(&new.duid));
+    let first = to[0].acquire(&old).unwrap().expect("the old OS's Reply");
+    assert_eq!(prefixes(&first), [WEB_PREFIX]);
+    assert_eq!(web_rows(), [old_duid.clone()]);
+
+    let advertise = to[1].solicit(&new, None).unwrap().expect("the reinstalled VM's Advertise");
+    assert_eq!(prefixes(&advertise), [WEB_PREFIX]);
+    assert!(cluster.server(1).log().contains(&format!("(DUID {old_duid}) removed: the prefix belongs to this NIC")),
+        "server2 cleared the old DUID's lease:\n{}", cluster.server(1).log());
+    assert_eq!(web_rows(), Vec::<String>::new(), "a Solicit clears the way and commits nothing");
+
+    let retaken = to[0].rebind(&old, &first.prefixes).unwrap().expect("the old OS's Rebind is answered");
+    assert_eq!(prefixes(&retaken), [WEB_PREFIX], "Kea allocates the free /60 to the renewing old DUID");
+    assert_eq!(web_rows(), [old_duid.clone()]);
+
+    let reply = to[1].request(&new, &advertise).unwrap().expect("the reinstalled VM's Reply");
+    assert_eq!(prefixes(&reply), [WEB_PREFIX], "the Request clears the way again and takes the /60");
+    assert_eq!(web_rows(), [new_duid.clone()]);
+
+    let renewed = to[0].renew(&old, &retaken).unwrap();
+    assert!(!renewed.as_ref().map(prefixes).unwrap_or_default().contains(&WEB_PREFIX.to_string()), "{renewed:?}");
+    let rebound = to[0].rebind(&old, &retaken.prefixes).unwrap();
+    assert!(!rebound.as_ref().map(prefixes).unwrap_or_default().contains(&WEB_PREFIX.to_string()), "{rebound:?}");
+    assert_eq!(web_rows(), [new_duid], "the reinstalled VM keeps web's /60");
 }
 
 /// The configurations kea-config/ documents (one file per HA role, the shared PostgreSQL database, the single
