@@ -407,9 +407,10 @@ fn next_renewal(last: &mut Instant, every: Duration) {
 /// the NIC's way; a Renew or Rebind of the old DUID that reaches either server before the Request commits finds
 /// no lease of its own, and Kea then allocates one (`AllocEngine::renewLeases6` → `allocateUnreservedLeases6`,
 /// Kea 2.6.3 and 3.0.x) with the prefix the client named as hint: web's /60, free for a moment, which the hook
-/// lets through because the router vouches for the same NIC (the DUID is no identity). The Request then finds
-/// the /60 taken (PostgreSQL's primary key is the address: one row, one DUID) and is answered NoPrefixAvail, and
-/// the reinstalled VM retries as a DHCPv6 client does: its next Solicit clears the way again. Seen on 3.0.3
+/// lets through because the router vouches for the same NIC (the DUID is no identity). The new DUID's Solicit or
+/// Request, allocating after that, finds the /60 taken (PostgreSQL's primary key is the address: one row, one
+/// DUID) and gets no prefix, and the reinstalled VM retries as a DHCPv6 client does: its next Solicit clears the
+/// way again. Seen on 3.0.3
 /// (`CLOUDSTACK_LEASE_CLEARED` on one server, then the old DUID's Rebind `DHCP6_PD_LEASE_RENEW … has been allocated`
 /// on the other, then `ALLOC_ENGINE_V6_ALLOC_FAIL` for the new DUID), when the old client renewed every few ms; the
 /// next story takes the same steps one at a time.
