@@ -200,6 +200,11 @@ void kc_count_delegation(void);
  *  its prefix at delegated-length)? Returns 0, or non-zero with a NUL-terminated message naming
  *  the VLAN in error (at most error_len bytes). */
 int kc_check_subnets(const kc_subnet_facts *subnets, size_t count, char *error, size_t error_len);
+/** Is the hook listed before Kea's HA hook (libdhcp_ha.so)? libraries: the paths of Kea's loaded
+ *  hook libraries in their order (the order Kea calls their callouts in); own: this library's path
+ *  as Kea loaded it (len 0: unknown). Returns 0, or non-zero with a NUL-terminated message naming
+ *  both entries in error (at most error_len bytes). */
+int kc_check_library_order(const kc_bytes *libraries, size_t count, kc_bytes own, char *error, size_t error_len);
 
 /** A control command (`cloudstack-status`, `cloudstack-lookup`, `cloudstack-resync`) with its
  *  "arguments" as JSON text (len 0: none). Returns Kea's answer as NUL-terminated JSON text

@@ -1,7 +1,9 @@
 // dhcp6_srv_configured: once Kea has applied a configuration, check that it serves every VLAN
-// of the hook (Rust judges); a mismatch fails the configuration with a message naming the VLAN.
+// of the hook and lists the hook before Kea's HA hook (Rust judges both); a mismatch fails the
+// configuration with a message naming the VLAN or the two libraries.
 #include "kea_compat.h" // first: Kea's config.h, the release built against
 #include "kea_cloudstack.h"
+#include "shim_facts.h"
 #include "shim_log.h"
 
 #include <dhcpsrv/cfg_subnets6.h>
@@ -9,6 +11,9 @@
 #include <dhcpsrv/srv_config.h>
 #include <dhcpsrv/subnet.h>
 #include <hooks/hooks.h>
+#include <hooks/hooks_manager.h>
+
+#include <dlfcn.h>
 
 #include <cstring>
 #include <exception>
@@ -27,6 +32,34 @@ void addressBytes(const isc::asiolink::IOAddress& address, uint8_t out[16]) {
     if (bytes.size() == 16) {
         std::memcpy(out, bytes.data(), 16);
     }
+}
+
+// The path Kea loaded this library from (dlopen's name, as Kea's library list holds it).
+std::string ownLibraryPath() {
+    Dl_info info;
+    std::memset(&info, 0, sizeof(info));
+    if (dladdr(reinterpret_cast<void*>(&ownLibraryPath), &info) == 0 || !info.dli_fname) {
+        return std::string();
+    }
+    return info.dli_fname;
+}
+
+// Kea has loaded the configuration's libraries by the time it calls dhcp6_srv_configured
+// (configureDhcp6Server, then finishConfigHookLibraries, in 2.6.3 and 3.0.x); HooksManager lists
+// them in the order their callouts run.
+std::string libraryOrderError() {
+    const std::vector<std::string> names = HooksManager::getLibraryNames();
+    const std::string own = ownLibraryPath();
+    std::vector<kc_bytes> libraries;
+    for (const std::string& name : names) {
+        libraries.push_back(bytesOf(name));
+    }
+    char error[1024] = {0};
+    if (kc_check_library_order(libraries.empty() ? nullptr : libraries.data(), libraries.size(), bytesOf(own),
+                               error, sizeof(error)) != 0) {
+        return error;
+    }
+    return std::string();
 }
 
 void refuse(CalloutHandle& handle, const std::string& why) {
@@ -85,6 +118,11 @@ extern "C" int kcs_dhcp6_srv_configured(void* callout_handle) {
         char error[1024] = {0};
         if (kc_check_subnets(facts.data(), facts.size(), error, sizeof(error)) != 0) {
             refuse(handle, std::string("cloudstack hook: ") + error);
+            return 0;
+        }
+        const std::string order = libraryOrderError();
+        if (!order.empty()) {
+            refuse(handle, "cloudstack hook: " + order);
         }
     } catch (const std::exception& ex) {
         LOG_ERROR(cloudstack_logger, CLOUDSTACK_CALLOUT_ERROR).arg("dhcp6_srv_configured").arg(ex.what());

@@ -10,6 +10,7 @@ pub mod counters;
 pub mod delegation;
 pub mod hook;
 pub mod index;
+pub mod library_order;
 pub mod log;
 pub mod mac;
 pub mod prefix;

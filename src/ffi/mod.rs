@@ -398,3 +398,40 @@ pub unsafe extern "C" fn kc_check_subnets(subnets: *const kc_subnet_facts, count
         }
     }
 }
+
+/// dhcp6_srv_configured's check: is the hook listed before Kea's HA hook?
+///
+/// # Safety
+/// `libraries` must point to `count` kc_bytes and each, like `own`, must satisfy `slice`'s
+/// contract for the call; `error` must point to `error_len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kc_check_library_order(
+    libraries: *const kc_bytes,
+    count: usize,
+    own: kc_bytes,
+    error: *mut c_char,
+    error_len: usize,
+) -> i32 {
+    let entries: &[kc_bytes] = if libraries.is_null() || count == 0 {
+        &[]
+    } else {
+        // SAFETY: per this function's contract.
+        unsafe { std::slice::from_raw_parts(libraries, count) }
+    };
+    // SAFETY: per this function's contract.
+    let names: Vec<&str> = entries.iter().map(|e| std::str::from_utf8(unsafe { slice(*e) }).unwrap_or("")).collect();
+    // SAFETY: per this function's contract.
+    let own = std::str::from_utf8(unsafe { slice(own) }).unwrap_or("");
+    let outcome = guarded("dhcp6_srv_configured", Err("panic while checking the hooks-libraries order".to_string()), || {
+        crate::library_order::check(&names, own)
+    });
+    match outcome {
+        Ok(()) => 0,
+        Err(text) => {
+            crate::log_at!(crate::log::Level::Error, CLOUDSTACK_LIBRARY_ORDER, text);
+            // SAFETY: per this function's contract.
+            unsafe { write_error(&text, error, error_len) };
+            1
+        }
+    }
+}

@@ -10,8 +10,8 @@ use serde_json::json;
 
 use crate::core_stories::{hex, nic_vm, prefixes, raw_remote_id, two_vlans, web_and_db, DB_MAC, DB_PREFIX, WEB_MAC, WEB_PREFIX};
 use crate::lab::dhcp6::{Answer, Client, MacCarrier, Router};
-use crate::lab::ha::{HEARTBEAT_DELAY_MS, MAX_RESPONSE_DELAY_MS};
-use crate::lab::{wait_until, Cluster, ClusterSpec, HaMode, LabSpec, LeaseRow};
+use crate::lab::ha::{HA_LIBRARY, HEARTBEAT_DELAY_MS, MAX_RESPONSE_DELAY_MS};
+use crate::lab::{wait_until, Cluster, ClusterSpec, HaMode, LabSpec, LeaseRow, HOOK_LIBRARY};
 use crate::trust_stories::{assert_extended_by, lifetimes_of};
 
 const PRIMARY: usize = 0;
@@ -195,6 +195,50 @@ fn the_nic_recorded_on_a_lease_travels_to_the_standby_and_judges_renewals_there(
     assert_eq!(prefixes(&fresh), [WEB_PREFIX], "db gets its new /60 from the standby");
 }
 
+/// Kea calls a hook point's callouts in the order of `hooks-libraries`, and HA sends its partner the leases of
+/// `leases6_committed` when its own callout runs: listed after `libdhcp_ha.so`, the hook would add the leases it
+/// clears to `deleted_leases6` too late for HA. A configuration in that order is refused when Kea applies it, with
+/// a message naming both entries (`CLOUDSTACK_LIBRARY_ORDER`); Kea goes on, takes the documented order at the next
+/// reload, and the pair delegates and carries the lease to the standby as before.
+#[test]
+fn kea_refuses_a_configuration_that_lists_the_ha_hook_before_the_cloudstack_hook() {
+    let pair = pair(HaMode::HotStandby);
+    let primary = pair.server(PRIMARY);
+    let documented = std::fs::read_to_string(primary.config_path()).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&documented).unwrap();
+    let hooks = config["Dhcp6"]["hooks-libraries"].as_array_mut().unwrap();
+    let ours = hooks.iter().position(|h| h["library"] == HOOK_LIBRARY).expect("the lab loads the CloudStack hook");
+    let entry = hooks.remove(ours);
+    hooks.push(entry);
+    let order: Vec<String> = hooks.iter().map(|h| h["library"].as_str().unwrap().to_string()).collect();
+    assert_eq!(order.last().map(String::as_str), Some(HOOK_LIBRARY), "{order:?}");
+    let ha_entry = order.iter().position(|l| *l == HA_LIBRARY).unwrap() + 1;
+    std::fs::write(primary.config_path(), serde_json::to_string_pretty(&config).unwrap()).unwrap();
+
+    // The answer carries the reload's last error: HA, listed first, had its dhcp6_srv_configured callout run before
+    // the hook's and scheduled its listener's start, which fails once the configuration is refused ("Error
+    // initializing hooks: CmdHttpListener cannot be started when multi-threading is disabled", 2.6.3 and 3.0.3
+    // alike). The hook's refusal is in the log.
+    let refused = primary.control(json!({"command": "config-reload"}));
+    assert_eq!(refused["result"], 1, "{refused}");
+    println!("the reload in HA's order is answered: {}", refused["text"]);
+    let log = primary.log();
+    let why = log.lines().find(|l| l.contains("CLOUDSTACK_LIBRARY_ORDER")).unwrap_or_else(|| panic!("{log}"));
+    assert!(why.contains(&format!("lists {HA_LIBRARY} (entry {ha_entry}) before {HOOK_LIBRARY} (entry {})", order.len()))
+        && why.contains("list the CloudStack hook before libdhcp_ha.so"), "{why}");
+    assert!(why.contains(" ERROR "), "{why}");
+
+    std::fs::write(primary.config_path(), &documented).unwrap();
+    let taken = primary.control(json!({"command": "config-reload"}));
+    assert_eq!(taken["result"], 0, "the documented order is taken: {taken}");
+    pair.wait_for_state(PRIMARY, "hot-standby", Duration::from_secs(60));
+    pair.wait_for_state(STANDBY, "hot-standby", Duration::from_secs(60));
+    let web = Client::new(WEB_MAC);
+    let reply = pair.router("VLAN709", raw_remote_id()).acquire(&web).unwrap().expect("web's Reply");
+    assert_eq!((prefixes(&reply), pair.answered_by(&reply)), (vec![WEB_PREFIX.to_string()], PRIMARY));
+    assert!(pair.server(STANDBY).lease6_get(WEB_PREFIX).is_some(), "the standby holds web's lease");
+}
+
 /// A NIC of the load-balancing cloud: its VM id, MAC and IPv4 address (its /60 follows from the address).
 struct Nic {
     id: &'static str,
@@ -333,17 +377,43 @@ struct Seen {
     live: Vec<String>,
 }
 
+/// How often a racing client renews or rebinds (a T1 shortened for the test), ±20 % as RFC 8415's RAND: paced by
+/// time, not by counting rounds, so the race looks the same whether the release writes each renewal (2.6.3) or
+/// answers it from its lease cache in a millisecond (3.0).
+const RACE_RENEW_EVERY: Duration = Duration::from_millis(200);
+/// How long the old web OS goes on renewing after the reinstalled VM got web's /60 (and at least 3 exchanges).
+const RACE_AFTER_REINSTALL: Duration = Duration::from_secs(2);
+/// The bound on each phase of the race (first leases, the reinstall, the renewals after it).
+const RACE_BOUND: Duration = Duration::from_secs(60);
+
+/// Sleeps until the client's next renewal time, `every` ±20 % after the last one: the client's own timer (T1),
+/// not a wait for anything to happen. The jitter keeps two clients' timers from locking in step.
+fn next_renewal(last: &mut Instant, every: Duration) {
+    let jitter = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos() % 400;
+    *last += every * (800 + jitter) / 1000;
+    if let Some(left) = last.checked_duration_since(Instant::now()) {
+        std::thread::sleep(left);
+    }
+}
+
 /// Two Kea servers without HA share one PostgreSQL lease database, and the router relays every message to both (or,
-/// per client, to one of them). Six clients acquire, renew and rebind through both at once while web's VM is
-/// reinstalled through the other server: every answer gives a client its own NIC's /60 only, once the reinstalled
-/// VM got web's /60 the old DUID never gets it live again, and the database ends with one row per NIC, the latest
-/// DUID's.
+/// per client, to one of them). Six clients acquire, then renew and rebind through both every
+/// `RACE_RENEW_EVERY`, while web's VM is reinstalled (a new DUID on the same NIC) through the other server. Every
+/// answer gives a client its own NIC's /60 only; the reinstalled VM gets web's /60; once it has it, the old DUID's
+/// renewals never get it live again; the database ends with one row per NIC, web's for the new DUID.
 ///
-/// Kea 2.6.3 only (the Makefile skips it by name on 3.0): on 3.0.3 the old DUID's renewals are answered from the
-/// lease cache in 1-2 ms (`DHCP6_PD_LEASE_REUSE`, nothing written), so its back-to-back rounds either all end before
-/// the reinstall (no late exchange to judge) or, right after the reinstalled VM's Solicit or Request cleared the old
-/// lease, re-take the free /60 before that Request commits, five tries in a row (seen in two runs). Both are the
-/// story's pacing (an old OS renewing every few milliseconds), not yet reworked for a release that renews this fast.
+/// Until the reinstalled VM's Request commits, the old DUID may win web's /60 back, and that is DHCPv6 as Kea
+/// does it, not a prefix live for two DUIDs. The new DUID's Solicit or Request clears the old DUID's lease out of
+/// the NIC's way; a Renew or Rebind of the old DUID that reaches either server before the Request commits finds
+/// no lease of its own, and Kea then allocates one (`AllocEngine::renewLeases6` → `allocateUnreservedLeases6`,
+/// Kea 2.6.3 and 3.0.x) with the prefix the client named as hint: web's /60, free for a moment, which the hook
+/// lets through because the router vouches for the same NIC (the DUID is no identity). The new DUID's Solicit or
+/// Request, allocating after that, finds the /60 taken (PostgreSQL's primary key is the address: one row, one
+/// DUID) and gets no prefix, and the reinstalled VM retries as a DHCPv6 client does: its next Solicit clears the
+/// way again. Seen on 3.0.3
+/// (`CLOUDSTACK_LEASE_CLEARED` on one server, then the old DUID's Rebind `DHCP6_PD_LEASE_RENEW … has been allocated`
+/// on the other, then `ALLOC_ENGINE_V6_ALLOC_FAIL` for the new DUID), when the old client renewed every few ms; the
+/// next story takes the same steps one at a time.
 #[test]
 fn two_servers_sharing_postgresql_never_delegate_a_prefix_to_two_duids() {
     let cluster = Cluster::start(ClusterSpec::sharing_postgres(
@@ -357,6 +427,7 @@ fn two_servers_sharing_postgresql_never_delegate_a_prefix_to_two_duids() {
     ));
     let seen = std::sync::Mutex::new(Vec::<Seen>::new());
     let reinstalled = Client::new(WEB_MAC);
+    let old_web = std::sync::OnceLock::<String>::new();
     let exchange = |duid: &[u8], ask: &dyn Fn() -> Option<Answer>| -> Option<Answer> {
         let sent = Instant::now();
         let answer = ask();
@@ -364,11 +435,14 @@ fn two_servers_sharing_postgresql_never_delegate_a_prefix_to_two_duids() {
         seen.lock().unwrap().push(Seen { duid: hex(duid), sent, received: Instant::now(), live });
         answer
     };
-    let web_acquired = std::sync::Barrier::new(2);
-    let reinstall_done = std::sync::atomic::AtomicBool::new(false);
+    // How often the old web DUID has renewed, and when the reinstalled VM got web's /60 (and in how many tries).
+    let old_web_renewals = std::sync::atomic::AtomicUsize::new(0);
+    let reinstall = std::sync::Mutex::new(None::<Option<(Instant, usize)>>);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    use std::sync::atomic::Ordering::SeqCst;
     std::thread::scope(|scope| {
         for (i, nic) in LB_NICS.iter().enumerate() {
-            let (cluster, exchange, web_acquired, reinstall_done) = (&cluster, &exchange, &web_acquired, &reinstall_done);
+            let (cluster, exchange, old_web, old_web_renewals, stop) = (&cluster, &exchange, &old_web, &old_web_renewals, &stop);
             scope.spawn(move || {
                 // Solicit and Request through one server, Renew to the one that answered last, Rebind through both.
                 let to: Vec<Router> = (0..2)
@@ -376,61 +450,79 @@ fn two_servers_sharing_postgresql_never_delegate_a_prefix_to_two_duids() {
                     .collect();
                 let both = cluster.router_from(0x30 + i as u16, &[0, 1], "VLAN709", raw_remote_id());
                 let client = Client::new(nic.mac);
+                if i == 0 {
+                    old_web.set(hex(&client.duid)).unwrap();
+                }
                 // A fresh schema's first leases can lose Kea's own statistics-trigger race (PostgreSQL reports
                 // lease6_stat_pkey taken, Kea reads a duplicate lease): NoPrefixAvail once, then the client retries.
-                let mut reply = None;
-                for _ in 0..5 {
-                    reply = exchange(&client.duid, &|| to[i % 2].acquire(&client).unwrap())
-                        .filter(|a| !prefixes(a).is_empty());
-                    if reply.is_some() {
+                let began = Instant::now();
+                let mut reply = loop {
+                    let answer = exchange(&client.duid, &|| to[i % 2].acquire(&client).unwrap()).filter(|a| !prefixes(a).is_empty());
+                    match answer {
+                        Some(answer) => break answer,
+                        None if began.elapsed() < RACE_BOUND => continue,
+                        None => panic!("{} got no prefix within {RACE_BOUND:?}", nic.id),
+                    }
+                };
+                let mut last = Instant::now();
+                for round in 0.. {
+                    if stop.load(SeqCst) {
                         break;
                     }
-                }
-                let mut reply = reply.unwrap_or_else(|| panic!("{} got no prefix in 5 tries", nic.id));
-                if i == 0 {
-                    web_acquired.wait();
-                }
-                // The old web OS goes on renewing until three rounds after the reinstalled VM got its /60.
-                let mut after_reinstall = 0;
-                for round in 0..60 {
-                    if i == 0 && reinstall_done.load(std::sync::atomic::Ordering::SeqCst) {
-                        after_reinstall += 1;
-                    }
-                    if round >= 6 && (i != 0 || after_reinstall > 3) {
-                        break;
-                    }
+                    next_renewal(&mut last, RACE_RENEW_EVERY);
                     let next = if round % 2 == 0 {
-                        let last = cluster.answered_by(&reply);
-                        exchange(&client.duid, &|| to[last].renew(&client, &reply).unwrap())
+                        let to_last = cluster.answered_by(&reply);
+                        exchange(&client.duid, &|| to[to_last].renew(&client, &reply).unwrap())
                     } else {
                         exchange(&client.duid, &|| both.rebind(&client, &reply.prefixes).unwrap())
                     };
+                    if i == 0 {
+                        old_web_renewals.fetch_add(1, SeqCst);
+                    }
                     if let Some(next) = next.filter(|a| !prefixes(a).is_empty()) {
                         reply = next;
                     }
                 }
             });
         }
-        let (exchange, web_acquired, reinstalled, reinstall_done) = (&exchange, &web_acquired, &reinstalled, &reinstall_done);
+        let (exchange, reinstalled, reinstall, old_web_renewals) = (&exchange, &reinstalled, &reinstall, &old_web_renewals);
         let cluster = &cluster;
         scope.spawn(move || {
-            web_acquired.wait();
-            // The reinstalled VM asks the other server than web's first one, while the old DUID is renewing.
+            // The reinstalled VM boots while the old DUID renews, and asks the other server than web's first one.
+            let renewing = wait_until(RACE_BOUND, || old_web_renewals.load(SeqCst) >= 2);
             let other = cluster.router_from(0x40, &[1], "VLAN709", raw_remote_id());
-            let mut got = false;
-            for _ in 0..5 {
-                let reply = exchange(&reinstalled.duid, &|| other.acquire(reinstalled).unwrap());
-                if reply.as_ref().is_some_and(|a| prefixes(a) == [WEB_PREFIX]) {
-                    got = true;
+            let began = Instant::now();
+            let mut outcome = None;
+            let mut last = Instant::now();
+            for tries in 1.. {
+                if !renewing || began.elapsed() > RACE_BOUND {
                     break;
                 }
+                let reply = exchange(&reinstalled.duid, &|| other.acquire(reinstalled).unwrap());
+                if reply.as_ref().is_some_and(|a| prefixes(a) == [WEB_PREFIX]) {
+                    outcome = Some((Instant::now(), tries));
+                    break;
+                }
+                next_renewal(&mut last, RACE_RENEW_EVERY); // its Solicit timer before it starts over
             }
-            reinstall_done.store(true, std::sync::atomic::Ordering::SeqCst);
-            assert!(got, "the reinstalled VM got web's /60 within 5 tries");
+            *reinstall.lock().unwrap() = Some(outcome);
         });
+        // The old OS goes on renewing for a while after the reinstall: then every client stops.
+        let late_enough = wait_until(2 * RACE_BOUND, || match *reinstall.lock().unwrap() {
+            None => false,
+            Some(None) => true,
+            Some(Some((taken, _))) => {
+                let late = seen.lock().unwrap().iter().filter(|s| Some(&s.duid) == old_web.get() && s.sent > taken).count();
+                late >= 3 && taken.elapsed() >= RACE_AFTER_REINSTALL
+            }
+        });
+        stop.store(true, SeqCst);
+        assert!(late_enough, "the race did not end within {:?}", 2 * RACE_BOUND);
     });
 
     let seen = seen.into_inner().unwrap();
+    let (reinstalled_at, tries) = reinstall.into_inner().unwrap().flatten()
+        .unwrap_or_else(|| panic!("the reinstalled VM got no Reply with web's /60 within {RACE_BOUND:?}"));
     let prefix_of = |duid: &str| -> &str {
         if duid == hex(&reinstalled.duid) {
             return WEB_PREFIX;
@@ -441,17 +533,64 @@ fn two_servers_sharing_postgresql_never_delegate_a_prefix_to_two_duids() {
     for s in &seen {
         assert!(s.live.iter().all(|p| p == prefix_of(&s.duid)), "an answer gave {:?} to {}", s.live, s.duid);
     }
+    let old_web = old_web.get().unwrap();
+    assert_eq!(prefix_of(old_web), WEB_PREFIX);
     let taken = seen.iter().filter(|s| s.duid == hex(&reinstalled.duid) && !s.live.is_empty()).map(|s| s.received).min()
         .expect("the reinstalled VM's live Reply");
-    let old_web = seen.iter().find(|s| s.duid != hex(&reinstalled.duid) && s.live == [WEB_PREFIX]).unwrap().duid.clone();
-    let late: Vec<_> = seen.iter().filter(|s| s.duid == old_web && s.sent > taken).collect();
-    assert!(late.len() >= 2, "the old DUID went on renewing after the reinstall: {} exchanges", late.len());
+    assert!(taken <= reinstalled_at);
+    let late: Vec<_> = seen.iter().filter(|s| s.duid == *old_web && s.sent > taken).collect();
+    assert!(late.len() >= 3, "the old DUID went on renewing after the reinstall: {} exchanges", late.len());
     assert!(late.iter().all(|s| s.live.is_empty()), "the old DUID's renewals after the reinstall got web's /60 live again");
 
     let rows = pg_holders(&cluster);
     assert_eq!(rows.len(), LB_NICS.len(), "one row per NIC: {rows:?}");
     assert!(rows.contains(&(WEB_PREFIX.to_string(), hex(&reinstalled.duid))), "web's /60 is the new DUID's: {rows:?}");
-    println!("shared PostgreSQL race: {} exchanges, {} answered", seen.len(), seen.iter().filter(|s| !s.live.is_empty()).count());
+    println!("shared PostgreSQL race: {} exchanges, {} answered live; the reinstalled VM got web's /60 at try {tries} \
+              ({} earlier tries without it); the old DUID renewed {} times after that, never live",
+        seen.len(), seen.iter().filter(|s| !s.live.is_empty()).count(), tries - 1, late.len());
+}
+
+/// The race above, one step at a time: the reinstalled VM's Solicit (through server2) clears the old DUID's
+/// lease out of the NIC's way and commits nothing, so the database holds no row for web's /60; the old OS's Rebind
+/// (through server1) then finds no lease of its own and Kea allocates it one with the prefix it named (DHCPv6 as Kea
+/// does it: a renewal may create a binding), web's /60, which the hook lets through for the same NIC. The
+/// reinstalled VM's Request clears it again and takes the /60; from then on the old DUID's Renew and Rebind are
+/// refused. At every step the database holds web's /60 for one DUID at most.
+#[test]
+fn an_old_duid_that_renews_between_the_reinstalled_vm_s_solicit_and_request_loses_the_prefix_at_the_request() {
+    let cluster = Cluster::start(ClusterSpec::sharing_postgres(
+        2,
+        LabSpec { vlans: two_vlans(), cloud: web_and_db(), ..LabSpec::default() },
+    ));
+    let to: Vec<Router> = (0..2).map(|k| cluster.router_from(0x10 + k as u16, &[k], "VLAN709", raw_remote_id())).collect();
+    let web_rows = || -> Vec<String> {
+        pg_holders(&cluster).into_iter().filter(|(p, _)| p == WEB_PREFIX).map(|(_, duid)| duid).collect()
+    };
+    let (old, new) = (Client::new(WEB_MAC), Client::new(WEB_MAC));
+    let (old_duid, new_duid) = (hex(&old.duid), hex(&new.duid));
+    let first = to[0].acquire(&old).unwrap().expect("the old OS's Reply");
+    assert_eq!(prefixes(&first), [WEB_PREFIX]);
+    assert_eq!(web_rows(), [old_duid.clone()]);
+
+    let advertise = to[1].solicit(&new, None).unwrap().expect("the reinstalled VM's Advertise");
+    assert_eq!(prefixes(&advertise), [WEB_PREFIX]);
+    assert!(cluster.server(1).log().contains(&format!("(DUID {old_duid}) removed: the prefix belongs to this NIC")),
+        "server2 cleared the old DUID's lease:\n{}", cluster.server(1).log());
+    assert_eq!(web_rows(), Vec::<String>::new(), "a Solicit clears the way and commits nothing");
+
+    let retaken = to[0].rebind(&old, &first.prefixes).unwrap().expect("the old OS's Rebind is answered");
+    assert_eq!(prefixes(&retaken), [WEB_PREFIX], "Kea allocates the free /60 to the renewing old DUID");
+    assert_eq!(web_rows(), [old_duid.clone()]);
+
+    let reply = to[1].request(&new, &advertise).unwrap().expect("the reinstalled VM's Reply");
+    assert_eq!(prefixes(&reply), [WEB_PREFIX], "the Request clears the way again and takes the /60");
+    assert_eq!(web_rows(), [new_duid.clone()]);
+
+    let renewed = to[0].renew(&old, &retaken).unwrap();
+    assert!(!renewed.as_ref().map(prefixes).unwrap_or_default().contains(&WEB_PREFIX.to_string()), "{renewed:?}");
+    let rebound = to[0].rebind(&old, &retaken.prefixes).unwrap();
+    assert!(!rebound.as_ref().map(prefixes).unwrap_or_default().contains(&WEB_PREFIX.to_string()), "{rebound:?}");
+    assert_eq!(web_rows(), [new_duid], "the reinstalled VM keeps web's /60");
 }
 
 /// The configurations kea-config/ documents (one file per HA role, the shared PostgreSQL database, the single

@@ -605,11 +605,14 @@ pub struct ConfigCheck {
     pub start_log: Option<String>,
 }
 
+/// How long one documented role may take to start (a generous bound: a loaded machine starts it in seconds).
+const START_BOUND_S: u32 = 90;
+
 /// Runs `kea-dhcp6 -t` on each configuration file in a container of the Kea image whose network namespace has the
 /// interface the documented configurations listen on: `eth0` with `addresses`, one end of a veth pair whose other
 /// end is in the same namespace (nothing leaves it). Files for which `start` says so are then started for real
 /// (`-t` never loads hooks), the CloudStack hook pointed at a closed loopback port with a 1 s warm-up, until Kea
-/// logs DHCP6_STARTED or exits (at most 20 s).
+/// logs DHCP6_STARTED or exits (at most `START_BOUND_S` seconds).
 pub fn kea_check_configs(files: &[PathBuf], addresses: &[&str], start: impl Fn(&str) -> bool) -> Vec<ConfigCheck> {
     let image = std::env::var("KC_IMAGE").unwrap_or_else(|_| "kea-cloudstack:latest".to_string());
     super::preflight(&image);
@@ -648,10 +651,14 @@ pub fn kea_check_configs(files: &[PathBuf], addresses: &[&str], start: impl Fn(&
                 std::fs::write(&started, local).unwrap();
                 let copy = format!("/etc/kea/started-{name}");
                 host::run("docker", &["cp", &started.display().to_string(), &format!("{container}:{copy}")]);
+                // A log of its own per start: the loop must never find the previous start's DHCP6_STARTED while
+                // this Kea has not opened (truncated) its log yet, as a shared log let it under load. The bound is
+                // wall-clock time, not a count of polls.
+                let log = format!("/tmp/kea-{name}.log");
                 let script = format!(
-                    "kea-dhcp6 -c {copy} > /tmp/kea.log 2>&1 & pid=$!; i=0; \
-                     while [ $i -lt 200 ] && kill -0 $pid 2>/dev/null && ! grep -q DHCP6_STARTED /tmp/kea.log; do \
-                     sleep 0.1; i=$((i+1)); done; kill $pid 2>/dev/null; wait $pid; rm -f /run/kea/*.pid; cat /tmp/kea.log"
+                    "rm -f {log}; kea-dhcp6 -c {copy} > {log} 2>&1 & pid=$!; end=$(( $(date +%s) + {START_BOUND_S} )); \
+                     while kill -0 $pid 2>/dev/null && ! grep -qs DHCP6_STARTED {log} && [ $(date +%s) -lt $end ]; do \
+                     sleep 0.1; done; kill $pid 2>/dev/null; wait $pid; rm -f /run/kea/*.pid; cat {log}"
                 );
                 exec(&script).1
             });
