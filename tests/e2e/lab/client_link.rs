@@ -119,6 +119,11 @@ impl<'lab> ClientLink<'lab> {
     pub fn netns(&self) -> &NetNs {
         &self.ns
     }
+
+    /// This link's directory in the lab (dhclient's files; the other real clients' in subdirectories).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
 }
 
 /// A running dhclient: its output, lease file and the events its script saw.
