@@ -141,7 +141,7 @@ fn dhclient_gets_renews_releases_and_drops_a_withdrawn_prefix() {
 }
 
 /// dhcpcd 9.4.1 with Debian's dhcpcd.conf and `ia_pd 1 <LAN>/0/64` (DUID-LLT): puts `<prefix>::1/64` on its LAN,
-/// renews, releases on SIGALRM (and exits), and on lifetime 0 logs "no valid lifetime", removes the LAN address at
+/// renews, releases with `dhcpcd -k` (and exits), and on lifetime 0 logs "no valid lifetime", removes the LAN address at
 /// once (EXPIRE6) and solicits again.
 #[test]
 fn dhcpcd_gets_renews_releases_and_drops_a_withdrawn_prefix() {

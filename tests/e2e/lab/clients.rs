@@ -92,7 +92,7 @@ pub struct RealClient {
     events: PathBuf,
     downstream: String,
     netns: String,
-    /// dhclient only: the command line that releases (`dhclient -6 -r` with the running one's files).
+    /// dhclient and dhcpcd: the command line that releases (`dhclient -6 -r`, `dhcpcd -k`).
     release_command: Option<Command>,
 }
 
@@ -157,7 +157,11 @@ impl ClientLink<'_> {
             script = script.display(),
             iface = self.client_iface()
         );
-        self.start_real_client(ClientKind::Dhcpcd, dir, downstream, &setup, &program)
+        // `dhcpcd -k` reaches the running one through its control socket, in the lab's /run/dhcpcd.
+        let release = self.in_own_mounts(&setup, &format!("timeout 30 dhcpcd -k {}", self.client_iface()));
+        let mut client = self.start_real_client(ClientKind::Dhcpcd, dir, downstream, &setup, &program);
+        client.release_command = Some(release);
+        client
     }
 
     /// Starts WIDE dhcp6c in the foreground with full debugging: `send ia-pd 0;`, the prefix given to the
@@ -242,17 +246,20 @@ impl ClientLink<'_> {
         script
     }
 
-    fn start_real_client(&self, kind: ClientKind, dir: PathBuf, downstream: String, setup: &str, program: &str) -> RealClient {
-        // No core files from a crashing client (udhcpc6 crashes, see the client stories).
-        let shell = format!(
-            "set -e; ulimit -c 0; {setup}; exec timeout -k 5 {secs} setpriv --pdeathsig KILL {program}",
-            secs = MAX_RUN.as_secs()
-        );
-        // unshare: a mount namespace of the client's own, private, so the bind mounts never reach the host;
-        // env -i: the client and its script see nothing of the test's environment.
+    /// `setup; exec command` in the client namespace: in a mount namespace of its own, private, so its bind
+    /// mounts never reach the host, and with an empty environment (`env -i`): the client and its script see
+    /// nothing of the test's.
+    fn in_own_mounts(&self, setup: &str, command: &str) -> Command {
         let mut cmd = self.netns().command("unshare");
         cmd.args(["--mount", "--propagation", "private", "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
-            .args(["sh", "-c", &shell]);
+            .args(["sh", "-c", &format!("set -e; {setup}; exec {command}")]);
+        cmd
+    }
+
+    fn start_real_client(&self, kind: ClientKind, dir: PathBuf, downstream: String, setup: &str, program: &str) -> RealClient {
+        // No core files from a crashing client (udhcpc6 crashes, see the client stories).
+        let shell = format!("timeout -k 5 {secs} setpriv --pdeathsig KILL {program}", secs = MAX_RUN.as_secs());
+        let cmd = self.in_own_mounts(&format!("ulimit -c 0; {setup}"), &shell);
         let events = dir.join("events.log");
         // A restarted client appends to the same record: mark where this run begins.
         let mut record = std::fs::OpenOptions::new().create(true).append(true).open(&events).expect("lab: events.log");
@@ -387,16 +394,17 @@ impl RealClient {
         assert_eq!(rc, 0, "lab: kill({pid}, {signal}): {}", std::io::Error::last_os_error());
     }
 
-    /// Asks the client to release its lease the way its manual says: dhclient `-r`, dhcpcd SIGALRM, dhcp6c
-    /// SIGTERM, udhcpc6 SIGUSR2.
+    /// Asks the client to release its lease the way its manual says: `dhclient -r`, `dhcpcd -k`, dhcp6c
+    /// SIGTERM, udhcpc6 SIGUSR2. (dhcpcd's SIGALRM also releases, but one that arrives while dhcpcd waits for
+    /// its privileged helper, e.g. running its script after a renewal, is never acted on: seen here.)
     pub fn release(&mut self) {
         match self.kind {
-            ClientKind::Dhclient => {
-                let command = self.release_command.as_mut().expect("dhclient's release command");
-                let out = command.output().expect("lab: run dhclient -r");
-                assert!(out.status.success(), "lab: dhclient -r failed: {}", String::from_utf8_lossy(&out.stderr));
+            ClientKind::Dhclient | ClientKind::Dhcpcd => {
+                let command = self.release_command.as_mut().expect("the client's release command");
+                let out = command.output().expect("lab: run the release command");
+                assert!(out.status.success(), "lab: {:?} release failed: {}{}", self.kind,
+                        String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
             }
-            ClientKind::Dhcpcd => self.signal(libc::SIGALRM),
             ClientKind::Dhcp6c => self.signal(libc::SIGTERM),
             ClientKind::Udhcpc6 => self.signal(libc::SIGUSR2),
         }
