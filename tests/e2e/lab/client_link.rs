@@ -120,7 +120,7 @@ impl<'lab> ClientLink<'lab> {
         &self.ns
     }
 
-    /// This link's directory in the lab (dhclient's files; the other real clients' in subdirectories).
+    /// The client's directory (dhclient's config, lease file and script record).
     pub fn dir(&self) -> &std::path::Path {
         &self.dir
     }
