@@ -395,8 +395,9 @@ impl RealClient {
     }
 
     /// Asks the client to release its lease the way its manual says: `dhclient -r`, `dhcpcd -k`, dhcp6c
-    /// SIGTERM, udhcpc6 SIGUSR2. (dhcpcd's SIGALRM also releases, but one that arrives while dhcpcd waits for
-    /// its privileged helper, e.g. running its script after a renewal, is never acted on: seen here.)
+    /// SIGTERM, udhcpc6 SIGUSR2. (dhcpcd's SIGALRM also releases, but dhcpcd 9.4.1 drops any signal that
+    /// arrives while it waits for its privileged proxy, e.g. running its script after a renewal: the inner
+    /// event loop of `ps_root_readerror` handles SIGCHLD only. Seen here: a SIGALRM that never released.)
     pub fn release(&mut self) {
         match self.kind {
             ClientKind::Dhclient | ClientKind::Dhcpcd => {
