@@ -198,6 +198,26 @@ fn busybox_udhcpc6_gets_its_prefix_and_crashes_when_it_renews_or_releases() {
     assert_no_error_lines(&lab);
 }
 
+/// Trixie's busybox `udhcpc6 -d` without `-r no` asks for an address too: Kea's Reply delegates the NIC's /60 but
+/// holds no address (the VLAN subnets have no address pool), and udhcpc6 ignores every such answer ("no IAADDR
+/// option"): it never binds, whatever the hook delegates.
+#[test]
+fn busybox_udhcpc6_asking_for_an_address_too_ignores_the_delegated_prefix() {
+    let lab = client_lab(Map::new());
+    let link = lab.add_client_link();
+    list_the_clients_vm(&lab, &link);
+    let relay = link.run_router("VLAN709", "client-link-layer");
+
+    let client = link.udhcpc6_with_address();
+    wait_for_exchange(&relay, &client, 0, "Reply with the /60", QUICKLY, |e| {
+        e.message == "REQUEST" && e.lifetimes(WEB_PREFIX) == Some((PREFERRED, VALID))
+    });
+    client.wait_for("ignoring the answer", QUICKLY, |c| c.output().contains("no IAADDR option, ignoring packet"));
+    assert!(client.events().iter().all(|e| e.what() != "bound"), "udhcpc6 never binds: {:?}", client.events());
+    assert!(!client.holds(WEB_PREFIX));
+    assert_no_error_lines(&lab);
+}
+
 /// Kea with `"rapid-commit": true` on the VLAN subnets and dhcpcd with Debian's dhcpcd.conf (`option
 /// rapid_commit`) and DUID-LL: its Solicit is answered with a Reply at once, delegating the NIC's /60, and the
 /// lease is recorded as after Solicit + Request: the DUID dhcpcd sent, the hook's user-context, one

@@ -191,14 +191,22 @@ impl ClientLink<'_> {
     }
 
     /// Starts trixie's busybox `udhcpc6 -d -r no` in the foreground: a prefix and no address (Kea's VLAN
-    /// subnets have no address pool: a pd-pool over the whole /40 leaves no room for one, and udhcpc6 asking for
-    /// an address ignores every answer without one).
+    /// subnets have no address pool: a pd-pool over the whole /40 leaves no room for one).
     pub fn udhcpc6(&self) -> RealClient {
+        self.start_udhcpc6("-d -r no")
+    }
+
+    /// Starts trixie's busybox `udhcpc6 -d` as its usage has it: a prefix and an address.
+    pub fn udhcpc6_with_address(&self) -> RealClient {
+        self.start_udhcpc6("-d")
+    }
+
+    fn start_udhcpc6(&self, asks: &str) -> RealClient {
         let dir = self.real_client_dir("udhcpc6");
         let busybox = trixie_busybox();
         let script = self.event_script(&dir);
         let program = format!(
-            "{busybox} udhcpc6 -f -d -r no -i {iface} -s {script} -p {pid}",
+            "{busybox} udhcpc6 -f {asks} -i {iface} -s {script} -p {pid}",
             busybox = busybox.display(),
             iface = self.client_iface(),
             script = script.display(),
