@@ -3,6 +3,7 @@
 mod lab;
 
 mod cli_stories;
+mod client_stories;
 mod benchmarks;
 mod core_stories;
 mod demo;

@@ -55,4 +55,27 @@ if ! docker image inspect debian:trixie >/dev/null 2>&1; then
         rm -rf "$root"
     fi
 fi
+# Real DHCPv6 clients for the client stories (tests/e2e/client_stories.rs). Only the programs: dhcpcd-base
+# without dhcpcd5's service; wide-dhcpv6-client told to start on no interface (its debconf default is eth0);
+# the stories run both in namespaces of their own, with their own state paths.
+clients=()
+command -v dhcpcd >/dev/null || clients+=(dhcpcd-base)
+command -v dhcp6c >/dev/null || clients+=(wide-dhcpv6-client)
+if ((${#clients[@]})); then
+    echo "setup: installing ${clients[*]}"
+    echo "wide-dhcpv6-client wide-dhcpv6-client/interfaces string " | debconf-set-selections
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${clients[@]}" >/dev/null
+fi
+# udhcpc6 is in trixie's busybox, not in bookworm's (1.35 has no udhcpc6 applet): trixie's busybox-static,
+# unpacked from debian:trixie's apt, beside the host's programs (KC_TRIXIE_BUSYBOX in the stories).
+busybox_dir=/usr/local/lib/kea-cloudstack-tests
+if ! "$busybox_dir/busybox" udhcpc6 --help >/dev/null 2>&1; then
+    echo "setup: fetching trixie's busybox-static into $busybox_dir"
+    mkdir -p "$busybox_dir"
+    docker run --rm --network host -v "$busybox_dir:/out" debian:trixie sh -ec '
+        cd /tmp && apt-get update -qq >/dev/null && apt-get download -qq busybox-static >/dev/null
+        dpkg-deb -x busybox-static_*.deb root && cp root/usr/bin/busybox /out/busybox
+        dpkg-deb -f busybox-static_*.deb Version > /out/busybox.version'
+fi
 echo "setup: ready"

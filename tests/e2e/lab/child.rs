@@ -58,6 +58,11 @@ impl Daemon {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// How the process ended (None while it runs).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// Waits until the output contains `needle`; panics with the output if the process dies or time runs out.
     pub fn expect_output(&mut self, needle: &str, timeout: Duration) {
         let mut died = false;

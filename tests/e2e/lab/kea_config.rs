@@ -53,6 +53,9 @@ pub fn kea_config(
                 "preferred-lifetime": spec.preferred_lifetime,
                 "valid-lifetime": spec.valid_lifetime,
             });
+            for (key, value) in &spec.subnet_params {
+                subnet[key] = value.clone();
+            }
             if i == 0 && !spec.reservations.is_empty() {
                 subnet["reservations"] = Value::Array(spec.reservations.clone());
             }

@@ -20,6 +20,7 @@
 
 mod child;
 mod client_link;
+pub mod clients;
 mod control;
 pub mod dhcp6;
 pub mod ha;
@@ -48,6 +49,7 @@ use serde_json::{json, Map, Value};
 
 pub use child::Daemon;
 pub use client_link::{ClientLink, Dhclient};
+pub use clients::{exchanges, ClientKind, DhcpcdDuid, Exchange, RealClient, ScriptEvent};
 pub use control::send_command;
 pub use ha::{Cluster, ClusterSpec, HaMode, KeaServer};
 pub use host::{in_netns, run as host_run, wait_until, NetNs};
@@ -116,6 +118,8 @@ pub struct LabSpec {
     pub hook_debug: bool,
     /// Keys merged into Kea's `Dhcp6` map as they are (e.g. `cache-threshold`).
     pub kea_globals: Map<String, Value>,
+    /// Keys merged into every VLAN's subnet as they are (e.g. `rapid-commit`).
+    pub subnet_params: Map<String, Value>,
     /// The hook gets the stand-in's secret inline (`api-secret`) instead of `secret-key-file`.
     pub inline_secret: bool,
     /// `trusted-relays` names the router's address alone (default: all of Kea's link, so the load
@@ -155,6 +159,7 @@ impl Default for LabSpec {
             kea_debug: false,
             hook_debug: true,
             kea_globals: Map::new(),
+            subnet_params: Map::new(),
             inline_secret: false,
             trust_only_the_router: false,
             standin_tls: StandinTls::LabCa,
