@@ -132,8 +132,10 @@ bool removeLease(const Pkt6Ptr& query, const Lease6Ptr& lease, const char* why) 
 
 } // namespace
 
-Lease6Collection clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len, const uint8_t mac[6]) {
+Lease6Collection clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len, const uint8_t mac[6],
+                          bool& clear) {
     Lease6Collection removed;
+    clear = false;
     bool has_pd = false;
     const uint32_t iaid = iaidOfFirstPd(query, has_pd);
     DuidPtr duid = clientDuid(query);
@@ -145,10 +147,16 @@ Lease6Collection clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t
     if (holder && sameClient(holder, duid, iaid)) {
         // The usual case (a renewal, a rebooted VM): the client holds its prefix. Any other
         // prefix it holds was let through lease6_select as reserved, so it has nothing to clear.
+        clear = true;
         return removed;
     }
-    if (holder && removeLease(query, holder, "the prefix belongs to this NIC (new DUID or IAID)")) {
-        removed.push_back(holder);
+    clear = true;
+    if (holder) {
+        if (removeLease(query, holder, "the prefix belongs to this NIC (new DUID or IAID)")) {
+            removed.push_back(holder);
+        } else {
+            clear = false;
+        }
     }
     for (const Lease6Ptr& own : leases.getLeases6(Lease::TYPE_PD, *duid, iaid)) {
         if ((own->addr_ == prefix && own->prefixlen_ == len) || isReservedPrefix(own->addr_, own->prefixlen_)) {
@@ -160,6 +168,8 @@ Lease6Collection clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t
         }
         if (removeLease(query, own, "the NIC's prefix is another one now")) {
             removed.push_back(own);
+        } else {
+            clear = false;
         }
     }
     return removed;

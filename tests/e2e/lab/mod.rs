@@ -356,6 +356,11 @@ impl Lab {
         self.kea.wait_for_log(needle, timeout)
     }
 
+    /// kea-dhcp6's process id on the host (perf attaches to it in the bench).
+    pub fn kea_pid(&self) -> u32 {
+        self.kea.kea_pid()
+    }
+
     /// CPU seconds (user + system) kea-dhcp6 used so far, all its threads together.
     pub fn kea_cpu_seconds(&self) -> f64 {
         cpu_seconds(&self.kea.kea_pid().to_string())
