@@ -16,15 +16,17 @@ use crate::lab::Lab;
 /// Load runs per measurement (each bounded as every bench run is).
 const RUNS: usize = 5;
 
-/// What is accounted: a row label and the symbols (as perf prints them, demangled, prefix-matched)
-/// whose inclusive share it is. Rows indented with "  " are parts of the row above.
+/// What is accounted: a row label and the symbols (as perf prints them, demangled; a name matches
+/// exactly, or with its argument list) whose inclusive share it is. Rows indented with "  " are
+/// parts of the row above.
 const ACCOUNTS: &[(&str, &[&str])] = &[
     ("pkt6_receive (all of it)", &["kcs_pkt6_receive"]),
     ("  reading the router's facts", &["isc::cloudstack::QueryFacts::QueryFacts"]),
     ("  the Rust decision (kc_plan_query)", &["kc_plan_query"]),
     ("  clearing the way (lease-manager lookups)", &["isc::cloudstack::clearWay", "isc::cloudstack::(anonymous namespace)::clearWay"]),
     ("  the IA_PD hint", &["isc::cloudstack::steerHint"]),
-    ("  the Plan on the callout handle", &["isc::hooks::CalloutHandle::setContext", "isc::cloudstack::(anonymous namespace)::storePlan"]),
+    // Computed: pkt6_receive less the parts above.
+    ("  the rest: Kea's arguments, the Plan on the callout handle", &[]),
     ("lease6_select", &["kcs_lease6_select"]),
     ("lease6_renew / lease6_rebind", &["kcs_lease6_renew", "kcs_lease6_rebind"]),
     ("pkt6_send", &["kcs_pkt6_send"]),
@@ -75,7 +77,9 @@ fn profile(lab: &Lab, macs: &[[u8; 6]], out: &std::path::Path) -> Profile {
         .arg(out)
         .output()
         .expect("bench: perf report");
-    let _ = std::fs::remove_file(out); // ~100 MB per run
+    if std::env::var_os("KC_BENCH_PERF_KEEP").is_none() {
+        let _ = std::fs::remove_file(out); // ~100 MB per run; KC_BENCH_PERF_KEEP=1 keeps it for perf report by hand
+    }
     let text = String::from_utf8_lossy(&report.stdout);
     assert!(
         text.contains("# Samples: "),
@@ -93,12 +97,28 @@ fn profile(lab: &Lab, macs: &[[u8; 6]], out: &std::path::Path) -> Profile {
         let name = rest.trim_end().trim_end_matches(['-', ' ']).trim_end().to_string();
         *symbols.entry(name).or_default() += children / 100.0;
     }
-    let shares = ACCOUNTS
+    let mut shares: Vec<f64> = ACCOUNTS
         .iter()
-        .map(|(_, wanted)| symbols.iter().filter(|(name, _)| wanted.iter().any(|w| name.starts_with(w))).map(|(_, share)| share).sum())
+        .map(|(_, wanted)| symbols.iter().filter(|(name, _)| wanted.iter().any(|w| is_named(name, w))).map(|(_, share)| share).sum())
         .collect();
+    if let Some(rest) = ACCOUNTS.iter().position(|(_, wanted)| wanted.is_empty()) {
+        shares[rest] = shares[0] - shares[1..rest].iter().sum::<f64>();
+    }
     Profile { cpu_us, samples, shares, symbols }
 }
+
+/// Is `name` (as perf prints it) the function `wanted`? Not a lambda or a local class inside it.
+fn is_named(name: &str, wanted: &str) -> bool {
+    name.strip_prefix(wanted).is_some_and(|rest| rest.is_empty() || rest.starts_with('(') || rest.starts_with('<') || rest.starts_with('['))
+}
+
+/// Kea's side of the hook points that perf can name: the same Kea functions in both labs, so the
+/// hook's share is the difference of their inclusive µs (hook − plain).
+const KEA_SIDE: &[(&str, &[&str])] = &[
+    ("Kea writes the NIC record (user-context) with every lease update (CSVLeaseFile6::append)", &["isc::dhcp::CSVLeaseFile6::append"]),
+    ("Kea's leases6_committed parking of committing packets", &["isc::hooks::ServerHooks::getParkingLotPtr", "isc::hooks::ParkingLots::getParkingLotPtr"]),
+    ("Kea's callout handles (one per packet while any callout is registered)", &["isc::hooks::HooksManager::createCalloutHandle"]),
+];
 
 /// perf's "6K of event 'cpu-clock'" as a number.
 fn sample_count(text: &str) -> u64 {
@@ -153,9 +173,13 @@ pub fn callout_table(log: &mut String) -> String {
             let tail: Vec<&str> = kea_log.lines().rev().take(8).collect();
             eprintln!("figure 7, {label}: last lines of the {name} lab's Kea log ({} lines in all):\n{}", kea_log.lines().count(), tail.join("\n"));
         }
-        columns.push((label, plain.cpu_us, hook));
+        columns.push((label, plain.cpu_us, plain, hook));
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("KC_BENCH_PERF_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        eprintln!("figure 7: perf data kept in {}", dir.display());
+    }
     let mut md = String::from("| Kea CPU per exchange (Solicit, Advertise, Request, Reply), both labs under perf | ");
     md.push_str(&columns.iter().map(|(label, ..)| format!("{label}: µs | share")).collect::<Vec<_>>().join(" | "));
     md.push_str(" |\n| --- |");
@@ -168,18 +192,28 @@ pub fn callout_table(log: &mut String) -> String {
         }
         md.push('\n');
     };
-    row("plain pd-pool (no hook)", columns.iter().map(|(_, plain, _)| (*plain, f64::NAN)).collect());
-    row("with the hook", columns.iter().map(|(_, _, hook)| (hook.cpu_us, 1.0)).collect());
-    row("added by the hook", columns.iter().map(|(_, plain, hook)| (hook.cpu_us - plain, (hook.cpu_us - plain) / hook.cpu_us)).collect());
+    row("plain pd-pool (no hook)", columns.iter().map(|(_, plain, ..)| (*plain, f64::NAN)).collect());
+    row("with the hook", columns.iter().map(|(_, _, _, hook)| (hook.cpu_us, 1.0)).collect());
+    row("added by the hook", columns.iter().map(|(_, plain, _, hook)| (hook.cpu_us - plain, (hook.cpu_us - plain) / hook.cpu_us)).collect());
     for (i, (name, _)) in ACCOUNTS.iter().enumerate() {
         let shown = name.replace("  ", "&nbsp;&nbsp;— ");
-        row(&shown, columns.iter().map(|(_, _, hook)| (hook.shares[i] * hook.cpu_us, hook.shares[i])).collect());
+        row(&shown, columns.iter().map(|(_, _, _, hook)| (hook.shares[i] * hook.cpu_us, hook.shares[i])).collect());
+    }
+    let kea_us = |plain: &Profile, hook: &Profile, wanted: &[&str]| {
+        let us = |p: &Profile| p.symbols.iter().filter(|(n, _)| wanted.iter().any(|w| is_named(n, w))).map(|(_, s)| s).sum::<f64>() * p.cpu_us;
+        us(hook) - us(plain)
+    };
+    for (name, wanted) in KEA_SIDE {
+        row(&format!("{name}, hook − plain"), columns.iter().map(|(_, _, plain, hook)| {
+            let us = kea_us(plain, hook, wanted);
+            (us, us / hook.cpu_us)
+        }).collect());
     }
     // Top-level accounts only (not the indented parts), StatsMgr being inside the callouts already.
     let top = |hook: &Profile| ACCOUNTS.iter().zip(&hook.shares).filter(|((n, _), _)| !n.starts_with("  ") && !n.starts_with("statistics")).map(|(_, s)| s).sum::<f64>();
-    row("Kea's side of the hook points (added − callouts)", columns.iter().map(|(_, plain, hook)| {
+    row("rest: Kea's side of the hook points, and noise (added − callouts)", columns.iter().map(|(_, plain, _, hook)| {
         let us = hook.cpu_us - plain - top(hook) * hook.cpu_us;
         (us, us / hook.cpu_us)
     }).collect());
-    md.replace("NaN %", "—")
+    md.replace("NaN %", "—").replace("-0.0", "0.0")
 }

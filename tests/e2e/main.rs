@@ -4,6 +4,7 @@ mod lab;
 
 mod cli_stories;
 mod benchmarks;
+mod bench_instructions;
 mod bench_profile;
 mod core_stories;
 mod demo;

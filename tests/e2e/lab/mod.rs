@@ -133,6 +133,8 @@ pub struct LabSpec {
     /// The image Kea runs from (None: the project image, `KC_IMAGE`); the lab writes the configuration of the
     /// Kea release it holds. The package stories name Debian's Kea with the package installed.
     pub kea_image: Option<String>,
+    /// A command kea-dhcp6 runs under inside its container (the bench's callgrind figure); None: Kea alone.
+    pub kea_wrapper: Option<String>,
 }
 
 impl Default for LabSpec {
@@ -161,6 +163,7 @@ impl Default for LabSpec {
             hook_library: None,
             kea_files: Vec::new(),
             kea_image: None,
+            kea_wrapper: None,
         }
     }
 }
@@ -257,6 +260,7 @@ impl Lab {
         let mut kea = KeaBox::create(&image, &format!("kc-{id}"), dirs);
         kea.env = spec.kea_env.clone();
         kea.cpus = spec.kea_cpus.clone();
+        kea.wrapper = spec.kea_wrapper.clone();
         kea.files = spec.kea_files.clone();
         link_kea_side(&kea, &kea_end, kea_addr);
 
