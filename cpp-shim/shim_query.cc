@@ -80,22 +80,33 @@ bool hasHostReservation(const Pkt6Ptr& query, const kc_query_plan& plan) {
 }
 
 uint32_t steerHint(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len) {
-    // getOptions hands out Kea's copies of the packet's options (copy-on-retrieve inside
-    // callouts), in the packet's order; Kea serves the IA_PDs in that order too.
+    // Every IA_PD of the packet is replaced by a new one, in its place (Kea serves the IA_PDs in
+    // the packet's order): the same IAID, T1, T2 and other sub-options, without the client's hints;
+    // the first gets `prefix` as its only hint. The client's own options are never changed in place
+    // (Kea's getOptions would hand out copies for that, at the price of cloning the IA and its hints
+    // only to delete them).
     uint32_t first_iaid = 0;
     bool first = true;
-    for (auto const& entry : query->getOptions(D6O_IA_PD)) {
-        Option6IAPtr ia = boost::dynamic_pointer_cast<Option6IA>(entry.second);
+    auto range = query->options_.equal_range(D6O_IA_PD);
+    for (auto it = range.first; it != range.second; ++it) {
+        Option6IAPtr ia = boost::dynamic_pointer_cast<Option6IA>(it->second);
         if (!ia) {
             continue;
         }
-        while (ia->delOption(D6O_IAPREFIX)) {
+        Option6IAPtr steered(new Option6IA(D6O_IA_PD, ia->getIAID()));
+        steered->setT1(ia->getT1());
+        steered->setT2(ia->getT2());
+        for (auto const& sub : ia->getOptions()) {
+            if (sub.first != D6O_IAPREFIX) {
+                steered->addOption(sub.second);
+            }
         }
         if (first) {
-            ia->addOption(OptionPtr(new Option6IAPrefix(D6O_IAPREFIX, prefix, len, 0, 0)));
+            steered->addOption(OptionPtr(new Option6IAPrefix(D6O_IAPREFIX, prefix, len, 0, 0)));
             first_iaid = ia->getIAID();
             first = false;
         }
+        it->second = steered;
     }
     return first_iaid;
 }
