@@ -28,22 +28,30 @@ struct Count {
 
 impl Count {
     fn per_exchange(&self, functions: &[&str]) -> f64 {
-        let sum: f64 = self.functions.iter().filter(|(name, _)| functions.iter().any(|f| name.as_str() == *f)).map(|(_, ir)| ir).sum();
+        let bare = |name: &str| name.split_once('(').map_or(name, |(n, _)| n).to_string();
+        let sum: f64 = self.functions.iter().filter(|(name, _)| functions.iter().any(|f| bare(name) == *f)).map(|(_, ir)| ir).sum();
         sum / self.exchanges.max(1) as f64
     }
 }
 
-/// Rows: label and the functions (callgrind's demangled names without arguments) counted inclusively.
+/// Rows: label and the functions (callgrind's demangled names, without their argument lists) counted inclusively.
 const ROWS: &[(&str, &[&str])] = &[
     ("pkt6_receive", &["kcs_pkt6_receive"]),
-    ("  reading the router's facts", &["isc::cloudstack::QueryFacts::QueryFacts(boost::shared_ptr<isc::dhcp::Pkt6> const&, isc::cloudstack::Label)"]),
+    ("  reading the router's facts", &["isc::cloudstack::QueryFacts::QueryFacts"]),
     ("  the Rust decision (kc_plan_query)", &["kc_plan_query"]),
-    ("  clearing the way (lease-manager lookups)", &["isc::cloudstack::clearWay(boost::shared_ptr<isc::dhcp::Pkt6> const&, isc::asiolink::IOAddress const&, unsigned char, unsigned char const*)", "isc::cloudstack::clearWay(boost::shared_ptr<isc::dhcp::Pkt6> const&, isc::asiolink::IOAddress const&, unsigned char, unsigned char const*, bool&)"]),
-    ("  the IA_PD hint", &["isc::cloudstack::steerHint(boost::shared_ptr<isc::dhcp::Pkt6> const&, isc::asiolink::IOAddress const&, unsigned char)"]),
+    ("  clearing the way (lease-manager lookups)", &["isc::cloudstack::clearWay"]),
+    ("  the IA_PD hint", &["isc::cloudstack::steerHint"]),
     ("pkt6_send", &["kcs_pkt6_send"]),
     ("leases6_committed", &["kcs_leases6_committed"]),
     ("lease6_select", &["kcs_lease6_select"]),
     ("lease6_renew / lease6_rebind", &["kcs_lease6_renew", "kcs_lease6_rebind"]),
+];
+
+/// Kea's own functions whose count the hook changes (hook − plain, per exchange).
+const KEA_SIDE: &[(&str, &[&str])] = &[
+    ("Kea writes the NIC record (user-context) with every lease update", &["isc::dhcp::CSVLeaseFile6::append"]),
+    ("Kea's callout handles (one per packet while any callout is registered)", &["isc::hooks::HooksManager::createCalloutHandle"]),
+    ("Kea's statistics (StatsMgr::addValue)", &["isc::stats::StatsMgr::addValue"]),
 ];
 
 fn count(image: &str, symbols: &Option<String>, hook: bool, log: &mut String) -> Count {
@@ -68,6 +76,10 @@ fn count(image: &str, symbols: &Option<String>, hook: bool, log: &mut String) ->
     assert!(wait_until(Duration::from_secs(60), || file.exists()), "bench: callgrind wrote no dump");
     std::thread::sleep(Duration::from_secs(1)); // the dump is written at once; let it be closed
     let annotated = crate::lab::host_run("callgrind_annotate", &["--inclusive=yes", "--threshold=100", file.to_str().unwrap()]);
+    if std::env::var_os("KC_BENCH_CALLGRIND_SHOW").is_some() {
+        let shown: Vec<&str> = annotated.lines().filter(|l| l.contains("kcs_") || l.contains("kc_") || l.contains("cloudstack") || l.contains("PROGRAM TOTALS")).take(80).collect();
+        eprintln!("figure 8, callgrind_annotate of the {} lab:\n{}", if hook { "hook" } else { "plain" }, shown.join("\n"));
+    }
     let mut functions = HashMap::new();
     let mut total = 0.0;
     for line in annotated.lines() {
@@ -80,8 +92,13 @@ fn count(image: &str, symbols: &Option<String>, hook: bool, log: &mut String) ->
         }
         // "1,234 (12.34%)  file:function [object]"
         let Some((_, name)) = rest.split_once(':') else { continue };
-        let name = name.rsplit_once(" [").map_or(name, |(n, _)| n).trim().to_string();
-        *functions.entry(name).or_insert(0.0) += ir;
+        let name = name.rsplit_once(" [").map_or(name, |(n, _)| n).trim();
+        // "f (800x)" lists f once more with its call count, "f'2" a level of a recursion: both are inside f already.
+        let repeated = name.rsplit_once(" (").is_some_and(|(_, calls)| calls.ends_with("x)")) || name.rsplit_once('\'').is_some_and(|(_, level)| level.chars().all(|c| c.is_ascii_digit()));
+        if repeated {
+            continue;
+        }
+        *functions.entry(name.to_string()).or_insert(0.0) += ir;
     }
     let side = if hook { "hook" } else { "plain" };
     let _ = writeln!(log, "figure 8, {side}: {} exchanges counted ({} failed), warm-up {} ({} failed), {total:.0} instructions",
@@ -111,7 +128,21 @@ pub fn instruction_table(log: &mut String) -> Option<String> {
         }
         row(&name.replace("  ", "&nbsp;&nbsp;— "), value);
     }
-    row("Kea's side of the hook points (added − callouts)", per(&hook) - per(&plain) - callouts);
+    for (name, functions) in KEA_SIDE {
+        row(&format!("{name}, hook − plain"), hook.per_exchange(functions) - plain.per_exchange(functions));
+    }
+    row("Kea's side of the hook points in all (added − callouts)", per(&hook) - per(&plain) - callouts);
+    let mut names: Vec<&String> = hook.functions.keys().chain(plain.functions.keys()).filter(|n| !n.starts_with("0x")).collect();
+    names.sort();
+    names.dedup();
+    let at = |c: &Count, n: &str| c.functions.get(n).copied().unwrap_or(0.0) / c.exchanges.max(1) as f64;
+    let mut diffs: Vec<(f64, &String)> = names.into_iter().map(|n| (at(&hook, n) - at(&plain, n), n)).collect();
+    diffs.sort_by(|a, b| b.0.abs().partial_cmp(&a.0.abs()).unwrap());
+    let _ = writeln!(log, "figure 8: largest differences hook − plain, inclusive instructions per exchange:");
+    for (diff, name) in diffs.iter().take(30) {
+        let short: String = name.chars().take(120).collect();
+        let _ = writeln!(log, "  {diff:+8.0}  (plain {:8.0}, hook {:8.0})  {short}", at(&plain, name), at(&hook, name));
+    }
     let _ = writeln!(log, "figure 8: plain {:.0}, hook {:.0} instructions per exchange ({} and {} failed exchanges among the counted)", per(&plain), per(&hook), plain.failures, hook.failures);
     Some(md)
 }
