@@ -99,9 +99,35 @@ fuzz:
 	done
 
 # Benchmarks: writes BENCHMARKS.md (figures as ratios against baselines run side by side).
-.PHONY: bench
-bench: setup image
+# Figure 7 (the CPU the hook adds, callout by callout) runs perf on the host against Kea's process; perf names
+# the hook's functions from the unstripped library of the image's build stage, put in perf's build-id cache
+# by `profile-symbols` (the runtime image keeps the stripped one users get).
+BUILD_IMAGE_2.6 ?= kea-cloudstack-build:2.6
+BUILD_IMAGE_3.0 ?= kea-cloudstack-build:3.0
+BUILD_IMAGE ?= $(BUILD_IMAGE_$(KEA))
+# Figure 8 (instructions per exchange) runs kea-dhcp6 under callgrind in the project image plus valgrind, with
+# the hook's symbols but not its line tables (callgrind would split each function by the files inlined into it).
+VALGRIND_IMAGE_2.6 ?= kea-cloudstack-valgrind:2.6
+VALGRIND_IMAGE_3.0 ?= kea-cloudstack-valgrind:3.0
+VALGRIND_IMAGE ?= $(VALGRIND_IMAGE_$(KEA))
+PROFILE_ENV = KC_VALGRIND_IMAGE=$(VALGRIND_IMAGE) KC_HOOK_SYMBOLS=$(CURDIR)/target/profile/$(KEA)/libdhcp_cloudstack.symbols.so
+.PHONY: bench profile profile-symbols
+profile-symbols:
+	command -v perf >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null)
+	docker build --network host --build-arg KEA=$(KEA) --target build -t $(BUILD_IMAGE) .
+	set -e; mkdir -p target/profile/$(KEA); container=$$(docker create $(BUILD_IMAGE) /bin/true); \
+	  docker cp $$container:/libdhcp_cloudstack.so target/profile/$(KEA)/libdhcp_cloudstack.so; docker rm $$container >/dev/null
+	perf buildid-cache --add target/profile/$(KEA)/libdhcp_cloudstack.so
+	objcopy --strip-debug target/profile/$(KEA)/libdhcp_cloudstack.so target/profile/$(KEA)/libdhcp_cloudstack.symbols.so
+	command -v callgrind_annotate >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null)
+	docker build --network host --build-arg IMAGE=$(IMAGE) -t $(VALGRIND_IMAGE) tests/setup/profile
+
+# Figures 7 and 8 alone (printed, BENCHMARKS.md untouched).
+profile: setup image profile-symbols
+	KC_IMAGE=$(IMAGE) $(PROFILE_ENV) KC_BENCH_ONLY=7,8 cargo test --locked --release --features e2e --test e2e -- --ignored --nocapture --test-threads=1 bench_
+
+bench: setup image profile-symbols
 	command -v valgrind >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null)
 	cargo build --locked --release --example packet_path
-	KC_IMAGE=$(IMAGE) KC_PACKET_PATH_BENCH=$(CURDIR)/target/release/examples/packet_path \
+	KC_IMAGE=$(IMAGE) $(PROFILE_ENV) KC_PACKET_PATH_BENCH=$(CURDIR)/target/release/examples/packet_path \
 	  cargo test --locked --release --features e2e --test e2e -- --ignored --nocapture --test-threads=1 bench_

@@ -12,10 +12,12 @@ const SHIM_SOURCES: &[&str] = &[
     "cpp-shim/shim_config_check.cc",
     "cpp-shim/shim_facts.cc",
     "cpp-shim/shim_lease_record.cc",
+    "cpp-shim/shim_library_list.cc",
     "cpp-shim/shim_load.cc",
     "cpp-shim/shim_log.cc",
     "cpp-shim/shim_query.cc",
     "cpp-shim/shim_stats.cc",
+    "cpp-shim/shim_way_memo.cc",
 ];
 /// Kea's libraries the shim calls into (as-needed drops what is unused), for Kea 2.6 and 3.0:
 /// 3.0 renamed libkea-dhcp++ to libkea-dhcp and libkea-cfgclient to libkea-config.

@@ -104,6 +104,7 @@ typedef struct {
     kc_query_facts query;        /* the Renew or Rebind */
     kc_prefix lease;             /* the prefix being extended */
     kc_bytes recorded_mac;       /* "mac" the hook recorded in the lease's user-context (text); len 0: none */
+    uint8_t has_details;         /* reservation and query.label are filled in (else: not looked up yet) */
     kc_reservation reservation;
 } kc_renewal_facts;
 
@@ -127,7 +128,10 @@ typedef struct {
 typedef enum {
     KC_RENEWAL_KEEP = 0,
     KC_RENEWAL_WITHDRAW = 1,     /* answer with preferred and valid lifetimes 0 */
-    KC_RENEWAL_FOREIGN = 2       /* another NIC's lease: leave it as it is, answer the sender with lifetimes 0 */
+    KC_RENEWAL_FOREIGN = 2,      /* another NIC's lease: leave it as it is, answer the sender with lifetimes 0 */
+    /** Without details only: not kept unless a reservation keeps it. Nothing was counted or logged;
+     *  ask again with the reservation and the label (never answered with details). */
+    KC_RENEWAL_NEED_DETAILS = 3
 } kc_renewal_verdict;
 
 typedef struct {
@@ -172,7 +176,7 @@ int kcs_log_enabled(kc_severity severity, int debug_level);
 /** Log message `id` with `nargs` text arguments. */
 void kcs_log(kc_severity severity, int debug_level, kc_bytes id, const kc_bytes *args, size_t nargs);
 
-/** Add `delta` to Kea statistic `name` (created on first use). */
+/** Add `delta` to Kea statistic `name` (created on first use). Called by Rust's hand-over only. */
 void kcs_stat_add(kc_bytes name, int64_t delta);
 /** Set Kea statistic `name` to `value`. */
 void kcs_stat_set(kc_bytes name, int64_t value);
@@ -193,8 +197,12 @@ kc_renewal_verdict kc_judge_renewal(const kc_renewal_facts *facts);
 /** lease6_release: may the Release free the prefix (1) or not (0)? */
 int kc_judge_release(const kc_release_facts *facts);
 
-/** pkt6_send saw a Reply that delegates the planned prefix: one delegation. */
+/** pkt6_send saw a Reply that delegates the planned prefix: one delegation (an atomic add). */
 void kc_count_delegation(void);
+
+/** Hand the hook's counts to Kea's StatsMgr now (before a statistic command reads it). Rust hands
+ *  them over in batches otherwise: at most once a second, from kc_plan_query. Kea's threads only. */
+void kc_stats_flush(void);
 
 /** Does Kea's configuration serve every VLAN (a subnet with its interface-id, a pd-pool covering
  *  its prefix at delegated-length)? Returns 0, or non-zero with a NUL-terminated message naming

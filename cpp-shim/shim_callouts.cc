@@ -1,5 +1,5 @@
 // The callouts Kea calls (through Rust's exported symbols): read facts, ask Rust, carry out.
-// Every function catches everything: an exception must never reach Rust's frames or Kea.
+// Every callout runs inside guardCallout: an exception must never reach Rust's frames or Kea.
 #include "kea_compat.h" // first: Kea's config.h, the release built against
 #include "kea_cloudstack.h"
 #include "shim_cleared.h"
@@ -8,6 +8,7 @@
 #include "shim_log.h"
 #include "shim_query.h"
 #include "shim_stats.h"
+#include "shim_way_memo.h"
 
 #include <dhcp/dhcp6.h>
 #include <dhcp/option6_ia.h>
@@ -59,6 +60,32 @@ void logCalloutError(const char* callout, const char* what) {
     }
 }
 
+/// Run a callout's `body`. An exception is logged with the callout's name, then `failed` runs: how
+/// that callout fails (closed, for lease6_select). Kea always gets 0: the handle's status says what
+/// to do.
+template <typename Body, typename Failed>
+int guardCallout(const char* callout, Body body, Failed failed) noexcept {
+    try {
+        body();
+        return 0;
+    } catch (const std::exception& ex) {
+        logCalloutError(callout, ex.what());
+    } catch (...) {
+        logCalloutError(callout, "unknown exception");
+    }
+    try {
+        failed();
+    } catch (...) {
+    }
+    return 0;
+}
+
+/// A callout whose failure leaves Kea's decision as it was.
+template <typename Body>
+int guardCallout(const char* callout, Body body) noexcept {
+    return guardCallout(callout, body, [] {});
+}
+
 bool planOf(CalloutHandle& handle, Plan& plan) {
     try {
         handle.getContext(PLAN_CONTEXT, plan);
@@ -79,6 +106,13 @@ Plan planFrom(const kc_query_plan& decided) {
     plan.nic_id_len = decided.nic_id_len;
     std::memcpy(plan.nic_id, decided.nic_id, sizeof(plan.nic_id));
     return plan;
+}
+
+/// The callout's "query6" and "lease6", when both are there and the lease is a delegated prefix.
+bool prefixLeaseOf(CalloutHandle& handle, Pkt6Ptr& query, Lease6Ptr& lease) {
+    handle.getArgument("query6", query);
+    handle.getArgument("lease6", lease);
+    return query && lease && lease->type_ == Lease::TYPE_PD;
 }
 
 bool isSolicitOrRequest(uint8_t type) {
@@ -106,34 +140,42 @@ void keepOutOfLeaseCache(Lease6& lease) {
 }
 
 int judgeRenewal(CalloutHandle& handle, const char* callout) {
-    try {
+    return guardCallout(callout, [&] {
         if (previousCalloutDropped(handle)) {
-            return 0;
+            return;
         }
         Pkt6Ptr query;
         Lease6Ptr lease;
-        handle.getArgument("query6", query);
-        handle.getArgument("lease6", lease);
-        if (!query || !lease || lease->type_ != Lease::TYPE_PD) {
-            return 0;
+        if (!prefixLeaseOf(handle, query, lease)) {
+            return;
         }
-        QueryFacts facts(query, Label::Always); // a withdrawal is logged at info level
+        // A running VM renewing its own prefix is kept without the packet's label or a host lookup;
+        // a verdict that may withdraw asks for both (a withdrawal is logged at info level, with the label).
+        QueryFacts facts(query, Label::WhenPacketsLogged);
         const std::string recorded = recordedMac(*lease);
-        ReservationFacts reservation(query, lease->addr_, lease->prefixlen_);
         kc_renewal_facts renewal;
         std::memset(&renewal, 0, sizeof(renewal));
         renewal.query = facts.facts();
         renewal.lease = prefixOf(lease->addr_, lease->prefixlen_);
         renewal.recorded_mac = bytesOf(recorded);
-        renewal.reservation = reservation.facts();
+        kc_renewal_verdict verdict = kc_judge_renewal(&renewal);
+        std::unique_ptr<ReservationFacts> reservation;
+        if (verdict == KC_RENEWAL_NEED_DETAILS) {
+            facts.labelNow(query);
+            reservation.reset(new ReservationFacts(query, lease->addr_, lease->prefixlen_));
+            renewal.query = facts.facts();
+            renewal.reservation = reservation->facts();
+            renewal.has_details = 1;
+            verdict = kc_judge_renewal(&renewal);
+        }
         Plan plan;
         const bool has_plan = planOf(handle, plan);
-        switch (kc_judge_renewal(&renewal)) {
+        switch (verdict) {
         case KC_RENEWAL_WITHDRAW:
             lease->preferred_lft_ = 0;
             lease->valid_lft_ = 0;
             keepOutOfLeaseCache(*lease);
-            return 0;
+            return;
         case KC_RENEWAL_FOREIGN:
             // Kea keeps the lease as it was; pkt6_send answers this sender with lifetimes 0.
             handle.setStatus(CalloutHandle::NEXT_STEP_SKIP);
@@ -141,8 +183,9 @@ int judgeRenewal(CalloutHandle& handle, const char* callout) {
                 plan.foreign[plan.foreign_count++] = renewal.lease;
                 handle.setContext(PLAN_CONTEXT, plan);
             }
-            return 0;
+            return;
         case KC_RENEWAL_KEEP:
+        case KC_RENEWAL_NEED_DETAILS: // never after the details: kept
             break;
         }
         // A lease delegated before the hook recorded NICs gets its record with the router's MAC
@@ -150,12 +193,7 @@ int judgeRenewal(CalloutHandle& handle, const char* callout) {
         if (recorded.empty() && has_plan && plan.steer && samePrefix(plan.prefix, lease->addr_, lease->prefixlen_)) {
             recordNic(lease, plan.mac, plan.vlan, plan.nic_id, plan.nic_id_len);
         }
-    } catch (const std::exception& ex) {
-        logCalloutError(callout, ex.what());
-    } catch (...) {
-        logCalloutError(callout, "unknown exception");
-    }
-    return 0;
+    });
 }
 
 /// Answer every prefix of `plan.foreign` in `response` with lifetimes 0.
@@ -201,16 +239,16 @@ bool deliversPlan(const Pkt6Ptr& response, const Plan& plan) {
 } // namespace
 
 extern "C" int kcs_pkt6_receive(void* callout_handle) {
-    try {
+    CalloutHandle& handle = *static_cast<CalloutHandle*>(callout_handle);
+    return guardCallout("pkt6_receive", [&] {
         applyDeferredStats();
-        CalloutHandle& handle = *static_cast<CalloutHandle*>(callout_handle);
         if (previousCalloutDropped(handle)) {
-            return 0;
+            return;
         }
         Pkt6Ptr query;
         handle.getArgument("query6", query);
         if (!query) {
-            return 0;
+            return;
         }
         // Kea unpacked the message before pkt6_receive; a malformed one never reaches us.
         QueryFacts facts(query, Label::WhenPacketsLogged);
@@ -221,11 +259,12 @@ extern "C" int kcs_pkt6_receive(void* callout_handle) {
             if (facts.facts().has_ia_pd) {
                 handle.setStatus(CalloutHandle::NEXT_STEP_DROP);
             }
-            return 0;
+            return;
         }
+        const uint8_t type = query->getType();
         switch (decided.verdict) {
         case KC_QUERY_LEAVE:
-            if (facts.facts().has_ia_pd && (isSolicitOrRequest(query->getType()) || isRenewOrRebind(query->getType()))) {
+            if (facts.facts().has_ia_pd && (isSolicitOrRequest(type) || isRenewOrRebind(type))) {
                 handle.setContext(PLAN_CONTEXT, planFrom(decided));
             }
             break;
@@ -234,10 +273,22 @@ extern "C" int kcs_pkt6_receive(void* callout_handle) {
             break;
         case KC_QUERY_STEER: {
             Plan plan = planFrom(decided);
-            if (isSolicitOrRequest(query->getType())) {
-                const IOAddress prefix = addressOf(decided.prefix);
-                rememberCleared(query, clearWay(query, prefix, decided.prefix.len, decided.mac));
-                plan.iaid = steerHint(query, prefix, decided.prefix.len);
+            if (isSolicitOrRequest(type)) {
+                // A Request right after its Solicit found the way clear needs no lookup of its own
+                // (shim_way_memo.h says why that is safe).
+                if (type != DHCPV6_REQUEST || !takeWayClear(query, decided.prefix)) {
+                    const IOAddress prefix = addressOf(decided.prefix);
+                    bool clear = false;
+                    const Lease6Collection removed = clearWay(query, prefix, decided.prefix.len, decided.mac, clear);
+                    // Only a Solicit that found nothing in the way: a lease it had to remove
+                    // (another DUID of this NIC) may be taken again before the Request, which then
+                    // clears the way once more.
+                    if (clear && removed.empty() && type == DHCPV6_SOLICIT) {
+                        rememberWayClear(query, decided.prefix);
+                    }
+                    rememberCleared(query, removed);
+                }
+                plan.iaid = steerHint(query, addressOf(decided.prefix), decided.prefix.len);
             } else {
                 Option6IAPtr first = boost::dynamic_pointer_cast<Option6IA>(peekOption(query, D6O_IA_PD));
                 plan.iaid = first ? first->getIAID() : 0;
@@ -248,7 +299,7 @@ extern "C" int kcs_pkt6_receive(void* callout_handle) {
         case KC_QUERY_REFUSE:
             // A client Kea has a reservation for keeps it (migration from static configs);
             // lease6_select lets only this client's reserved prefixes through for it.
-            if (isSolicitOrRequest(query->getType())) {
+            if (isSolicitOrRequest(type)) {
                 if (hasHostReservation(query, decided)) {
                     handle.setContext(PLAN_CONTEXT, planFrom(decided));
                 } else if (withholdPrefixes(query)) {
@@ -257,20 +308,17 @@ extern "C" int kcs_pkt6_receive(void* callout_handle) {
             }
             break;
         }
-    } catch (const std::exception& ex) {
-        logCalloutError("pkt6_receive", ex.what());
-    } catch (...) {
-        logCalloutError("pkt6_receive", "unknown exception");
-    }
-    return 0;
+    });
 }
 
 extern "C" int kcs_lease6_select(void* callout_handle) {
     CalloutHandle& handle = *static_cast<CalloutHandle*>(callout_handle);
     bool an_address = false;
-    try {
+    // Fails closed: once the lease is a prefix, any exception leaves SKIP (Kea's next free
+    // candidate is another NIC's prefix).
+    return guardCallout("lease6_select", [&] {
         if (handle.getStatus() != CalloutHandle::NEXT_STEP_CONTINUE) {
-            return 0; // an earlier callout skipped or dropped: nothing to accept
+            return; // an earlier callout skipped or dropped: nothing to accept
         }
         Pkt6Ptr query;
         Lease6Ptr lease;
@@ -278,9 +326,9 @@ extern "C" int kcs_lease6_select(void* callout_handle) {
         handle.getArgument("lease6", lease);
         if (!lease || lease->type_ != Lease::TYPE_PD) {
             an_address = true;
-            return 0;
+            return;
         }
-        // Fail closed from here on: Kea's next free candidate is another NIC's prefix.
+        // Fail closed from here on.
         handle.setStatus(CalloutHandle::NEXT_STEP_SKIP);
         bool fake_allocation = false;
         handle.getArgument("fake_allocation", fake_allocation);
@@ -308,25 +356,18 @@ extern "C" int kcs_lease6_select(void* callout_handle) {
         const std::string label = labelOf(query, Label::WhenPacketsLogged);
         selection.label = bytesOf(label);
         if (kc_judge_selection(&selection) != KC_SELECTION_ACCEPT) {
-            return 0; // SKIP: Kea stops trying further candidates once a callout skips
+            return; // SKIP: Kea stops trying further candidates once a callout skips
         }
         if (!fake_allocation && selection.has_mac) {
             // Kea stores the lease as this callout leaves it: the record costs no extra write.
             recordNic(lease, plan.mac, as_planned ? plan.vlan : 0, plan.nic_id, as_planned ? plan.nic_id_len : 0);
         }
         handle.setStatus(CalloutHandle::NEXT_STEP_CONTINUE);
-    } catch (const std::exception& ex) {
-        logCalloutError("lease6_select", ex.what());
+    }, [&] {
         if (!an_address) {
             handle.setStatus(CalloutHandle::NEXT_STEP_SKIP);
         }
-    } catch (...) {
-        logCalloutError("lease6_select", "unknown exception");
-        if (!an_address) {
-            handle.setStatus(CalloutHandle::NEXT_STEP_SKIP);
-        }
-    }
-    return 0;
+    });
 }
 
 extern "C" int kcs_lease6_renew(void* callout_handle) {
@@ -338,25 +379,25 @@ extern "C" int kcs_lease6_rebind(void* callout_handle) {
 }
 
 extern "C" int kcs_pkt6_send(void* callout_handle) {
-    try {
-        CalloutHandle& handle = *static_cast<CalloutHandle*>(callout_handle);
+    CalloutHandle& handle = *static_cast<CalloutHandle*>(callout_handle);
+    return guardCallout("pkt6_send", [&] {
         if (previousCalloutDropped(handle)) {
-            return 0;
+            return;
         }
         Pkt6Ptr query;
         Pkt6Ptr response;
         handle.getArgument("query6", query);
         handle.getArgument("response6", response);
         if (!query || !response || response->getType() != DHCPV6_REPLY || !peekOption(response, D6O_IA_PD)) {
-            return 0;
+            return;
         }
         const uint8_t type = query->getType();
         if (!isSolicitOrRequest(type) && !isRenewOrRebind(type)) {
-            return 0;
+            return;
         }
         Plan plan;
         if (!planOf(handle, plan)) {
-            return 0;
+            return;
         }
         if (plan.foreign_count > 0) {
             withdrawForeign(response, plan);
@@ -365,26 +406,19 @@ extern "C" int kcs_pkt6_send(void* callout_handle) {
         if (isSolicitOrRequest(type) && plan.steer && deliversPlan(response, plan)) {
             kc_count_delegation();
         }
-    } catch (const std::exception& ex) {
-        logCalloutError("pkt6_send", ex.what());
-    } catch (...) {
-        logCalloutError("pkt6_send", "unknown exception");
-    }
-    return 0;
+    });
 }
 
 extern "C" int kcs_lease6_release(void* callout_handle) {
-    try {
-        CalloutHandle& handle = *static_cast<CalloutHandle*>(callout_handle);
+    CalloutHandle& handle = *static_cast<CalloutHandle*>(callout_handle);
+    return guardCallout("lease6_release", [&] {
         if (handle.getStatus() != CalloutHandle::NEXT_STEP_CONTINUE) {
-            return 0;
+            return;
         }
         Pkt6Ptr query;
         Lease6Ptr lease;
-        handle.getArgument("query6", query);
-        handle.getArgument("lease6", lease);
-        if (!query || !lease || lease->type_ != Lease::TYPE_PD) {
-            return 0;
+        if (!prefixLeaseOf(handle, query, lease)) {
+            return;
         }
         QueryFacts facts(query, Label::Always); // a refusal is logged at info level
         const std::string recorded = recordedMac(*lease);
@@ -395,19 +429,18 @@ extern "C" int kcs_lease6_release(void* callout_handle) {
         if (kc_judge_release(&release) == 0) {
             handle.setStatus(CalloutHandle::NEXT_STEP_SKIP); // Kea keeps the lease
         }
-    } catch (const std::exception& ex) {
-        logCalloutError("lease6_release", ex.what());
-    } catch (...) {
-        logCalloutError("lease6_release", "unknown exception");
-    }
-    return 0;
+    });
 }
 
 // Kea's HA hook sends the partner what this callout's arguments hold; the hook is listed before
-// libdhcp_ha.so, so the leases it cleared out of a NIC's way go with the client's commit.
+// libdhcp_ha.so, so the leases it cleared out of a NIC's way go with the client's commit. Registered
+// by load() only when a library follows this one (shim_load.cc); nothing waits in the common case.
 extern "C" int kcs_leases6_committed(void* callout_handle) {
-    try {
-        CalloutHandle& handle = *static_cast<CalloutHandle*>(callout_handle);
+    CalloutHandle& handle = *static_cast<CalloutHandle*>(callout_handle);
+    return guardCallout("leases6_committed", [&] {
+        if (!anyClearedWaiting()) {
+            return;
+        }
         Pkt6Ptr query;
         Lease6CollectionPtr leases;
         Lease6CollectionPtr deleted;
@@ -415,7 +448,7 @@ extern "C" int kcs_leases6_committed(void* callout_handle) {
         handle.getArgument("leases6", leases);
         handle.getArgument("deleted_leases6", deleted);
         if (!query || !leases || !deleted) {
-            return 0;
+            return;
         }
         const size_t added = commitCleared(query, *leases, *deleted);
         if (added > 0) {
@@ -423,10 +456,5 @@ extern "C" int kcs_leases6_committed(void* callout_handle) {
                 .arg(query->getLabel())
                 .arg(added);
         }
-    } catch (const std::exception& ex) {
-        logCalloutError("leases6_committed", ex.what());
-    } catch (...) {
-        logCalloutError("leases6_committed", "unknown exception");
-    }
-    return 0;
+    });
 }

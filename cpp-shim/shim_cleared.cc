@@ -6,6 +6,7 @@
 #include <dhcp/option6_ia.h>
 #include <dhcpsrv/lease_mgr_factory.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -28,8 +29,10 @@ struct Waiting {
 };
 
 std::mutex waiting_mutex;
-std::map<ClientKey, Waiting> waiting;
-uint64_t next_order = 0;
+std::map<ClientKey, Waiting> waiting;   // guarded by waiting_mutex
+uint64_t next_order = 0;                // guarded by waiting_mutex
+std::atomic<size_t> waiting_count(0);   // waiting.size(), read without the lock
+std::atomic<bool> handed_on(false);
 
 bool clientOf(const Pkt6Ptr& query, ClientKey& key) {
     OptionPtr client_id = peekOption(query, D6O_CLIENTID);
@@ -60,14 +63,27 @@ void forgetOldest() {
     }
     if (oldest != waiting.end()) {
         waiting.erase(oldest);
+        waiting_count.store(waiting.size());
     }
 }
 
 } // namespace
 
+void handClearedOn(bool enabled) {
+    handed_on.store(enabled);
+}
+
+bool clearedHandedOn() {
+    return handed_on.load();
+}
+
+bool anyClearedWaiting() {
+    return waiting_count.load() > 0;
+}
+
 void rememberCleared(const Pkt6Ptr& query, const Lease6Collection& removed) {
     ClientKey key;
-    if (removed.empty() || !clientOf(query, key)) {
+    if (removed.empty() || !clearedHandedOn() || !clientOf(query, key)) {
         return;
     }
     std::lock_guard<std::mutex> lock(waiting_mutex);
@@ -77,6 +93,7 @@ void rememberCleared(const Pkt6Ptr& query, const Lease6Collection& removed) {
             forgetOldest();
         }
         found = waiting.emplace(key, Waiting{next_order++, Lease6Collection()}).first;
+        waiting_count.store(waiting.size());
     }
     for (const Lease6Ptr& lease : removed) {
         if (lease && !names(found->second.leases, lease)) {
@@ -99,6 +116,7 @@ size_t commitCleared(const Pkt6Ptr& query, const Lease6Collection& committed, Le
         }
         cleared.swap(found->second.leases);
         waiting.erase(found);
+        waiting_count.store(waiting.size());
     }
     size_t added = 0;
     LeaseMgr& leases = LeaseMgrFactory::instance();
@@ -115,6 +133,7 @@ size_t commitCleared(const Pkt6Ptr& query, const Lease6Collection& committed, Le
 void forgetCleared() {
     std::lock_guard<std::mutex> lock(waiting_mutex);
     waiting.clear();
+    waiting_count.store(0);
 }
 
 } // namespace cloudstack

@@ -20,6 +20,16 @@ namespace cloudstack {
 /// (its deletions then never reach the partner, where the leases expire on their own).
 const size_t CLEARED_MAX_CLIENTS = 4096;
 
+/// Are cleared leases handed on at all? Only when a hooks library listed after this one can read
+/// "deleted_leases6" (Kea's HA hook, say): then load() registers the leases6_committed callout and
+/// calls this with true. Otherwise nothing is remembered and Kea's leases6_committed hook point,
+/// which parks every committing packet while it has callouts, costs nothing.
+void handClearedOn(bool enabled);
+bool clearedHandedOn();
+
+/// Does any client's cleared lease wait? One atomic read (leases6_committed's common case).
+bool anyClearedWaiting();
+
 /// Remember leases deleted for this query's client (its DUID and first IA_PD's IAID).
 void rememberCleared(const isc::dhcp::Pkt6Ptr& query, const isc::dhcp::Lease6Collection& removed);
 

@@ -8,7 +8,9 @@
 namespace isc {
 namespace cloudstack {
 
-/// Register cloudstack-status, cloudstack-lookup and cloudstack-resync with Kea.
+/// Register cloudstack-status, cloudstack-lookup and cloudstack-resync with Kea, and Kea's
+/// statistic-get(-all) and statistic-reset(-all), answered by Kea's handlers once the hook's
+/// counts are handed over.
 void registerCommands(isc::hooks::LibraryHandle& handle);
 
 } // namespace cloudstack

@@ -4,6 +4,7 @@
 #include "kea_compat.h" // first: Kea's config.h, the release built against
 #include "kea_cloudstack.h"
 #include "shim_facts.h"
+#include "shim_library_list.h"
 #include "shim_log.h"
 
 #include <dhcpsrv/cfg_subnets6.h>
@@ -11,9 +12,6 @@
 #include <dhcpsrv/srv_config.h>
 #include <dhcpsrv/subnet.h>
 #include <hooks/hooks.h>
-#include <hooks/hooks_manager.h>
-
-#include <dlfcn.h>
 
 #include <cstring>
 #include <exception>
@@ -34,22 +32,14 @@ void addressBytes(const isc::asiolink::IOAddress& address, uint8_t out[16]) {
     }
 }
 
-// The path Kea loaded this library from (dlopen's name, as Kea's library list holds it).
-std::string ownLibraryPath() {
-    Dl_info info;
-    std::memset(&info, 0, sizeof(info));
-    if (dladdr(reinterpret_cast<void*>(&ownLibraryPath), &info) == 0 || !info.dli_fname) {
-        return std::string();
-    }
-    return info.dli_fname;
-}
-
 // Kea has loaded the configuration's libraries by the time it calls dhcp6_srv_configured
 // (configureDhcp6Server, then finishConfigHookLibraries, in 2.6.3 and 3.0.x); HooksManager lists
 // them in the order their callouts run.
 std::string libraryOrderError() {
-    const std::vector<std::string> names = HooksManager::getLibraryNames();
-    const std::string own = ownLibraryPath();
+    const std::vector<std::string> names = loadedLibraries();
+    const std::string path = thisLibraryPath();
+    const std::size_t entry = entryOfThisLibrary(names, path);
+    const std::string own = entry < names.size() ? names[entry] : path;
     std::vector<kc_bytes> libraries;
     for (const std::string& name : names) {
         libraries.push_back(bytesOf(name));

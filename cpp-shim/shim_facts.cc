@@ -18,20 +18,22 @@ namespace cloudstack {
 
 namespace {
 
-// The payload of the first option `code` of the relay, without its header.
-std::vector<uint8_t> relayOption(const Pkt6::RelayInfo& relay, uint16_t code) {
-    auto found = relay.options_.find(code);
-    if (found == relay.options_.end() || !found->second) {
-        return {};
-    }
-    return found->second->toBinary(false);
-}
-
 kc_bytes bytesOfVector(const std::vector<uint8_t>& data) {
     kc_bytes bytes;
     bytes.ptr = data.empty() ? nullptr : data.data();
     bytes.len = data.size();
     return bytes;
+}
+
+// The payload of the first option `code` of the relay, without its header, in place: every
+// option Kea parsed keeps the bytes the router sent (OptionCustom too, beside its fields), and the
+// relay's options live as long as the packet.
+kc_bytes relayOption(const Pkt6::RelayInfo& relay, uint16_t code) {
+    auto found = relay.options_.find(code);
+    if (found == relay.options_.end() || !found->second) {
+        return kc_bytes{nullptr, 0};
+    }
+    return bytesOfVector(found->second->getData());
 }
 
 } // namespace
@@ -85,18 +87,19 @@ QueryFacts::QueryFacts(const Pkt6Ptr& query, Label need) {
     if (!query->relay_info_.empty()) {
         // relay_info_[0] is the outermost layer: the relay closest to Kea.
         const Pkt6::RelayInfo& router = query->relay_info_[0];
-        interface_id_ = relayOption(router, D6O_INTERFACE_ID);
-        remote_id_ = relayOption(router, D6O_REMOTE_ID);
-        client_link_layer_ = relayOption(router, D6O_CLIENT_LINKLAYER_ADDR);
+        facts_.interface_id = relayOption(router, D6O_INTERFACE_ID);
+        facts_.remote_id = relayOption(router, D6O_REMOTE_ID);
+        facts_.client_link_layer = relayOption(router, D6O_CLIENT_LINKLAYER_ADDR);
         const std::vector<uint8_t> link = router.linkaddr_.toBytes();
         std::memcpy(facts_.link_addr, link.data(), std::min(link.size(), sizeof(facts_.link_addr)));
     }
     facts_.has_ia_pd = peekOption(query, D6O_IA_PD) ? 1 : 0;
     label_ = labelOf(query, need);
+    facts_.label = bytesOf(label_);
+}
 
-    facts_.interface_id = bytesOfVector(interface_id_);
-    facts_.remote_id = bytesOfVector(remote_id_);
-    facts_.client_link_layer = bytesOfVector(client_link_layer_);
+void QueryFacts::labelNow(const Pkt6Ptr& query) {
+    label_ = labelOf(query, Label::Always);
     facts_.label = bytesOf(label_);
 }
 

@@ -21,19 +21,19 @@ enum class Label { Always, WhenPacketsLogged };
 /// The packet's label, or "" unless the hook's per-packet debug lines are enabled (`WhenPacketsLogged`).
 std::string labelOf(const isc::dhcp::Pkt6Ptr& query, Label need);
 
-/// Owns the bytes a kc_query_facts points into; keep it alive while the facts are used.
+/// The facts of a query: they point into the query's own relay options (keep the query alive while
+/// they are used) and into the label this object owns.
 class QueryFacts {
 public:
     QueryFacts(const isc::dhcp::Pkt6Ptr& query, Label need);
     QueryFacts(const QueryFacts&) = delete;
     QueryFacts& operator=(const QueryFacts&) = delete;
     const kc_query_facts& facts() const { return facts_; }
+    /// Fill in the packet's label after all (a decision that will be logged needs it).
+    void labelNow(const isc::dhcp::Pkt6Ptr& query);
 
 private:
     kc_query_facts facts_;
-    std::vector<uint8_t> interface_id_;
-    std::vector<uint8_t> remote_id_;
-    std::vector<uint8_t> client_link_layer_;
     std::string label_;
 };
 

@@ -80,22 +80,33 @@ bool hasHostReservation(const Pkt6Ptr& query, const kc_query_plan& plan) {
 }
 
 uint32_t steerHint(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len) {
-    // getOptions hands out Kea's copies of the packet's options (copy-on-retrieve inside
-    // callouts), in the packet's order; Kea serves the IA_PDs in that order too.
+    // Every IA_PD of the packet is replaced by a new one, in its place (Kea serves the IA_PDs in
+    // the packet's order): the same IAID, T1, T2 and other sub-options, without the client's hints;
+    // the first gets `prefix` as its only hint. The client's own options are never changed in place
+    // (Kea's getOptions would hand out copies for that, at the price of cloning the IA and its hints
+    // only to delete them).
     uint32_t first_iaid = 0;
     bool first = true;
-    for (auto const& entry : query->getOptions(D6O_IA_PD)) {
-        Option6IAPtr ia = boost::dynamic_pointer_cast<Option6IA>(entry.second);
+    auto range = query->options_.equal_range(D6O_IA_PD);
+    for (auto it = range.first; it != range.second; ++it) {
+        Option6IAPtr ia = boost::dynamic_pointer_cast<Option6IA>(it->second);
         if (!ia) {
             continue;
         }
-        while (ia->delOption(D6O_IAPREFIX)) {
+        Option6IAPtr steered(new Option6IA(D6O_IA_PD, ia->getIAID()));
+        steered->setT1(ia->getT1());
+        steered->setT2(ia->getT2());
+        for (auto const& sub : ia->getOptions()) {
+            if (sub.first != D6O_IAPREFIX) {
+                steered->addOption(sub.second);
+            }
         }
         if (first) {
-            ia->addOption(OptionPtr(new Option6IAPrefix(D6O_IAPREFIX, prefix, len, 0, 0)));
+            steered->addOption(OptionPtr(new Option6IAPrefix(D6O_IAPREFIX, prefix, len, 0, 0)));
             first_iaid = ia->getIAID();
             first = false;
         }
+        it->second = steered;
     }
     return first_iaid;
 }
@@ -132,8 +143,10 @@ bool removeLease(const Pkt6Ptr& query, const Lease6Ptr& lease, const char* why) 
 
 } // namespace
 
-Lease6Collection clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len, const uint8_t mac[6]) {
+Lease6Collection clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t len, const uint8_t mac[6],
+                          bool& clear) {
     Lease6Collection removed;
+    clear = false;
     bool has_pd = false;
     const uint32_t iaid = iaidOfFirstPd(query, has_pd);
     DuidPtr duid = clientDuid(query);
@@ -145,10 +158,16 @@ Lease6Collection clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t
     if (holder && sameClient(holder, duid, iaid)) {
         // The usual case (a renewal, a rebooted VM): the client holds its prefix. Any other
         // prefix it holds was let through lease6_select as reserved, so it has nothing to clear.
+        clear = true;
         return removed;
     }
-    if (holder && removeLease(query, holder, "the prefix belongs to this NIC (new DUID or IAID)")) {
-        removed.push_back(holder);
+    clear = true;
+    if (holder) {
+        if (removeLease(query, holder, "the prefix belongs to this NIC (new DUID or IAID)")) {
+            removed.push_back(holder);
+        } else {
+            clear = false;
+        }
     }
     for (const Lease6Ptr& own : leases.getLeases6(Lease::TYPE_PD, *duid, iaid)) {
         if ((own->addr_ == prefix && own->prefixlen_ == len) || isReservedPrefix(own->addr_, own->prefixlen_)) {
@@ -160,6 +179,8 @@ Lease6Collection clearWay(const Pkt6Ptr& query, const IOAddress& prefix, uint8_t
         }
         if (removeLease(query, own, "the NIC's prefix is another one now")) {
             removed.push_back(own);
+        } else {
+            clear = false;
         }
     }
     return removed;

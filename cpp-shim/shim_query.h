@@ -45,9 +45,10 @@ uint32_t steerHint(const isc::dhcp::Pkt6Ptr& query, const isc::asiolink::IOAddre
 /// A client that already holds `prefix` costs one lookup. Returns the leases it deleted (the
 /// partner of an HA pair must hear of them: see shim_cleared.h). The client's own leases are only
 /// cleared when they record no NIC or this NIC (`mac`): a clone with the same DUID on another NIC
-/// keeps its own.
+/// keeps its own. `clear` says whether the way is clear now (false when a lease could not be
+/// deleted, because another thread or server changed it first, or the query names no client).
 isc::dhcp::Lease6Collection clearWay(const isc::dhcp::Pkt6Ptr& query, const isc::asiolink::IOAddress& prefix,
-                                     uint8_t len, const uint8_t mac[6]);
+                                     uint8_t len, const uint8_t mac[6], bool& clear);
 
 /// Take every IA_PD out of the message. Returns true when nothing else is left for Kea to
 /// answer (no IA_NA or IA_TA), in which case the caller drops the message.

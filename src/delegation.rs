@@ -34,6 +34,9 @@ pub enum RenewalVerdict {
     /// The router vouches for another NIC than the one the prefix was delegated to (a neighbour
     /// replaying the owner's DUID): leave the lease as it is and answer this sender withdrawn.
     Foreign,
+    /// Only for a renewal without its details: not Keep, unless a reservation keeps it. Nothing
+    /// was counted or logged; ask again with the details.
+    NeedsDetails,
 }
 
 /// A client message as the shim saw it.
@@ -145,6 +148,9 @@ pub struct Renewal<'a> {
     /// Kea's hardware address (which Kea may take from the client's DUID).
     pub recorded_mac: Option<Mac>,
     pub reservation: Option<Reservation<'a>>,
+    /// `reservation` and the query's label are filled in. Without them (the shim saves a host
+    /// lookup and a formatted label on the common path) only a Keep is final.
+    pub has_details: bool,
 }
 
 /// The Kea host reservation holding a prefix.
@@ -273,6 +279,9 @@ impl Delegator {
         }
         if let (Some(sender), Some(owner)) = (router_mac, renewal.recorded_mac) {
             if sender != owner {
+                if !renewal.has_details {
+                    return RenewalVerdict::NeedsDetails;
+                }
                 self.counters.bump(Stat::RefusedForeign);
                 log_at!(Level::Info, CLOUDSTACK_RENEWAL_FOREIGN, renewal.query.label, renewal.lease, sender, owner);
                 return RenewalVerdict::Foreign;
@@ -283,6 +292,9 @@ impl Delegator {
             return RenewalVerdict::Keep;
         }
         let Err(why) = self.renewal_evidence(renewal, &index) else { return RenewalVerdict::Keep };
+        if !renewal.has_details {
+            return RenewalVerdict::NeedsDetails;
+        }
         self.counters.bump(Stat::Withdrawn);
         log_at!(Level::Info, CLOUDSTACK_RENEWAL_WITHDRAWN, renewal.query.label, renewal.lease, why);
         RenewalVerdict::Withdraw

@@ -217,7 +217,7 @@ fn a_renewal_of_a_prefix_the_nic_no_longer_owns_is_withdrawn() {
     let w = world(Ok(cloud_with("185.62.101.24"))); // the NIC's number changed: 279 -> 280
     let rid = remote_id(KNOWN);
     let renewal = |lease: &str, rid: &[u8], recorded: Option<Mac>, iface: &[u8]| {
-        let r = Renewal { query: query(msg::RENEW, iface, rid), lease: net(lease), recorded_mac: recorded, reservation: None };
+        let r = Renewal { query: query(msg::RENEW, iface, rid), lease: net(lease), recorded_mac: recorded, reservation: None, has_details: true };
         w.delegator.judge_renewal(&r) == RenewalVerdict::Withdraw
     };
     let rid = rid.as_slice();
@@ -229,10 +229,29 @@ fn a_renewal_of_a_prefix_the_nic_no_longer_owns_is_withdrawn() {
 }
 
 #[test]
+fn a_renewal_is_kept_without_its_details_and_asks_for_them_before_anything_else_is_counted() {
+    let w = world(Ok(cloud_with("185.62.101.24"))); // KNOWN owns 2a00:f10:500:1180::/60
+    let rid = remote_id(KNOWN);
+    let judge = |lease: &str, recorded: Option<Mac>, reservation: Option<Reservation<'static>>, has_details: bool| {
+        let r = Renewal { query: query(msg::RENEW, b"VLAN709", &rid), lease: net(lease), recorded_mac: recorded, reservation, has_details };
+        w.delegator.judge_renewal(&r)
+    };
+    assert_eq!(judge("2a00:f10:500:1180::/60", Some(KNOWN), None, false), RenewalVerdict::Keep, "the common path: final without details");
+    assert_eq!(judge("2a00:f10:500:1170::/60", Some(KNOWN), None, false), RenewalVerdict::NeedsDetails, "a withdrawal waits for the details");
+    assert_eq!(judge("2a00:f10:500:1180::/60", Some(STRANGER), None, false), RenewalVerdict::NeedsDetails, "so does a foreign renewal");
+    assert_eq!((w.counters.get(Stat::Withdrawn), w.counters.get(Stat::RefusedForeign)), (0, 0), "nothing counted before the details");
+    let reserved = Reservation { hwaddr: &KNOWN.0, duid_matches: false };
+    assert_eq!(judge("2a00:f10:500:1170::/60", Some(KNOWN), Some(reserved), true), RenewalVerdict::Keep, "a reservation for the client keeps it");
+    assert_eq!(judge("2a00:f10:500:1170::/60", Some(KNOWN), None, true), RenewalVerdict::Withdraw);
+    assert_eq!(judge("2a00:f10:500:1180::/60", Some(STRANGER), None, true), RenewalVerdict::Foreign);
+    assert_eq!((w.counters.get(Stat::Withdrawn), w.counters.get(Stat::RefusedForeign)), (1, 1));
+}
+
+#[test]
 fn a_renewal_without_the_routers_mac_is_judged_by_what_the_lease_recorded_else_by_the_prefix() {
     let w = world(Ok(cloud_with("185.62.101.24"))); // KNOWN owns 2a00:f10:500:1180::/60
     let renewal = |lease: &str, recorded: Option<Mac>| {
-        let r = Renewal { query: query(msg::RENEW, b"VLAN709", b""), lease: net(lease), recorded_mac: recorded, reservation: None };
+        let r = Renewal { query: query(msg::RENEW, b"VLAN709", b""), lease: net(lease), recorded_mac: recorded, reservation: None, has_details: true };
         w.delegator.judge_renewal(&r) == RenewalVerdict::Withdraw
     };
     assert!(!renewal("2a00:f10:500:1180::/60", Some(KNOWN)), "the recorded NIC still owns it");
@@ -253,7 +272,7 @@ fn a_renewal_the_router_did_not_vouch_for_is_no_evidence_and_is_kept() {
     nested.router.relay_hops = 2;
     let backup_router = query(msg::REBIND, b"irb.709", &rid); // other interface names
     for q in [direct, nested, backup_router] {
-        let r = Renewal { query: q, lease: net("2a00:f10:500:1170::/60"), recorded_mac: Some(KNOWN), reservation: None };
+        let r = Renewal { query: q, lease: net("2a00:f10:500:1170::/60"), recorded_mac: Some(KNOWN), reservation: None, has_details: true };
         assert!(!(w.delegator.judge_renewal(&r) == RenewalVerdict::Withdraw), "{q:?}");
     }
     assert_eq!(w.counters.get(Stat::Withdrawn), 0);
@@ -263,7 +282,7 @@ fn a_renewal_the_router_did_not_vouch_for_is_no_evidence_and_is_kept() {
 fn nothing_is_withdrawn_before_cloudstack_has_answered_once() {
     let w = world(Err(ApiError::Transport("connection refused".into())));
     let rid = remote_id(KNOWN);
-    let r = Renewal { query: query(msg::RENEW, b"VLAN709", &rid), lease: net("2a00:f10:500:1170::/60"), recorded_mac: None, reservation: None };
+    let r = Renewal { query: query(msg::RENEW, b"VLAN709", &rid), lease: net("2a00:f10:500:1170::/60"), recorded_mac: None, reservation: None, has_details: true };
     assert!(!(w.delegator.judge_renewal(&r) == RenewalVerdict::Withdraw));
 }
 
@@ -293,7 +312,7 @@ fn a_nic_the_index_refused_is_known_and_its_retransmissions_ask_for_no_sync() {
 fn a_neighbour_replaying_the_owners_duid_neither_extends_nor_withdraws_the_owners_lease() {
     let w = world(Ok(cloud_with("185.62.101.23")));
     let neighbour = remote_id(STRANGER); // the router stamps the sender's own MAC
-    let renew = Renewal { query: query(msg::RENEW, b"VLAN709", &neighbour), lease: net("2a00:f10:500:1170::/60"), recorded_mac: Some(KNOWN), reservation: None };
+    let renew = Renewal { query: query(msg::RENEW, b"VLAN709", &neighbour), lease: net("2a00:f10:500:1170::/60"), recorded_mac: Some(KNOWN), reservation: None, has_details: true };
     assert_eq!(w.delegator.judge_renewal(&renew), RenewalVerdict::Foreign);
     assert!(!w.delegator.allows_release(&renew.query, Some(KNOWN)), "nor release it");
     let owner = remote_id(KNOWN);
@@ -320,6 +339,6 @@ fn a_release_or_decline_sent_straight_to_kea_is_dropped() {
 fn an_empty_index_withdraws_nothing_even_when_complete() {
     let w = world(Ok(vec![])); // the API key lost its scope: CloudStack lists nothing
     let rid = remote_id(KNOWN);
-    let r = Renewal { query: query(msg::RENEW, b"VLAN709", &rid), lease: net("2a00:f10:500:1170::/60"), recorded_mac: Some(KNOWN), reservation: None };
+    let r = Renewal { query: query(msg::RENEW, b"VLAN709", &rid), lease: net("2a00:f10:500:1170::/60"), recorded_mac: Some(KNOWN), reservation: None, has_details: true };
     assert_eq!(w.delegator.judge_renewal(&r), RenewalVerdict::Keep);
 }

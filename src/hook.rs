@@ -60,12 +60,8 @@ impl Hook {
         }
         let index = Arc::new(IndexCell::default());
         let kept = KEPT.lock().take().filter(|k| k.layout == snapshot::layout(&cfg));
-        // A reload that keeps the index keeps the counts too; otherwise every statistic exists
-        // from load on, at 0, so dashboards see it before the first event.
+        // A reload that keeps the index keeps the counts too.
         let counters = kept.as_ref().map_or_else(|| Arc::new(Counters::default()), |k| k.counters.clone());
-        for stat in Stat::ALL {
-            counters.set(stat, counters.get(stat));
-        }
         let mut serving_from = "an empty index".to_string();
         // With an index already in hand (kept across a reload, or the snapshot) Kea serves at once
         // and the first sync runs in the background; with none, load waits up to warmup-timeout.
@@ -104,6 +100,9 @@ impl Hook {
         } else {
             log_at!(Level::Warn, CLOUDSTACK_WARMUP_LATE, cfg.warmup_timeout.as_secs(), serving_from);
         }
+        // Every statistic exists in Kea from load on (at 0 unless kept), so dashboards see it before
+        // the first event; load() runs on Kea's thread, where StatsMgr may be touched.
+        counters.publish_all();
         log_at!(Level::Info, CLOUDSTACK_LOAD_OK, cfg.vlans.len(), cfg.api_url);
         let delegator = Delegator::new(cfg.clone(), index.clone(), refresher.clone(), counters.clone());
         Ok(Hook { cfg, index, refresher, delegator, counters })

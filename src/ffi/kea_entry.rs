@@ -88,13 +88,8 @@ pub unsafe extern "C" fn lease6_release(handle: *mut c_void) -> c_int {
     unsafe { kcs_lease6_release(handle) }
 }
 
-/// # Safety
-/// Kea passes its CalloutHandle.
-#[no_mangle]
-pub unsafe extern "C" fn leases6_committed(handle: *mut c_void) -> c_int {
-    // SAFETY: as pkt6_receive.
-    unsafe { kcs_leases6_committed(handle) }
-}
+// leases6_committed is not exported: the shim's load() registers it only when a hooks library
+// listed after this one can read what it adds (see cpp-shim/shim_load.cc).
 
 /// Writes through Kea's "cloudstack-hooks" logger.
 struct KeaSink;

@@ -183,6 +183,8 @@ pub unsafe extern "C" fn kc_plan_query(facts: *const kc_query_facts, plan: *mut 
     }
     guarded("pkt6_receive", -1, || {
         let Some(hook) = Hook::current() else { return -1 };
+        // Kea's thread: the once-a-second hand-over of the counts to Kea's StatsMgr.
+        hook.counters.flush_if_due();
         // SAFETY: checked non-null above; valid per this function's contract.
         let (facts, plan) = unsafe { (&*facts, &mut *plan) };
         // SAFETY: the facts' bytes live for this call.
@@ -313,11 +315,13 @@ pub unsafe extern "C" fn kc_judge_renewal(facts: *const kc_renewal_facts) -> kc_
             recorded_mac: std::str::from_utf8(recorded).ok().and_then(Mac::parse_text),
             // SAFETY: as above.
             reservation: unsafe { reservation_of(&facts.reservation) },
+            has_details: facts.has_details != 0,
         };
         match hook.delegator.judge_renewal(&renewal) {
             RenewalVerdict::Keep => kc_renewal_verdict::KC_RENEWAL_KEEP,
             RenewalVerdict::Withdraw => kc_renewal_verdict::KC_RENEWAL_WITHDRAW,
             RenewalVerdict::Foreign => kc_renewal_verdict::KC_RENEWAL_FOREIGN,
+            RenewalVerdict::NeedsDetails => kc_renewal_verdict::KC_RENEWAL_NEED_DETAILS,
         }
     })
 }
@@ -338,6 +342,17 @@ pub unsafe extern "C" fn kc_judge_release(facts: *const kc_release_facts) -> i32
         let recorded = std::str::from_utf8(recorded).ok().and_then(Mac::parse_text);
         i32::from(hook.delegator.allows_release(&query, recorded))
     })
+}
+
+/// A statistic command is about to read Kea's StatsMgr: hand it the current counts first. Kea's
+/// thread only.
+#[no_mangle]
+pub extern "C" fn kc_stats_flush() {
+    guarded("statistics", (), || {
+        if let Some(hook) = Hook::current() {
+            hook.counters.flush();
+        }
+    });
 }
 
 /// pkt6_send saw a Reply delegating the planned prefix.

@@ -62,8 +62,13 @@ fn keep_kea_apart() -> Option<String> {
         .clone()
 }
 
-fn sample_lab(vms: usize, hook: bool, threads: Option<u32>, reservations: Vec<Value>) -> Lab {
-    let lab = Lab::start(LabSpec {
+pub(crate) fn sample_lab(vms: usize, hook: bool, threads: Option<u32>, reservations: Vec<Value>) -> Lab {
+    sample_lab_with(sample_spec(vms, hook, threads, reservations))
+}
+
+/// The spec of a sample-cloud lab (figure 8 runs it under callgrind).
+pub(crate) fn sample_spec(vms: usize, hook: bool, threads: Option<u32>, reservations: Vec<Value>) -> LabSpec {
+    LabSpec {
         vlans: vlans(),
         hook,
         kea_threads: threads,
@@ -74,7 +79,11 @@ fn sample_lab(vms: usize, hook: bool, threads: Option<u32>, reservations: Vec<Va
         hook_debug: false,
         packet_logs: false,
         ..LabSpec::default()
-    });
+    }
+}
+
+pub(crate) fn sample_lab_with(spec: LabSpec) -> Lab {
+    let lab = Lab::start(spec);
     // CloudStack is another machine in production; here it shares CPU 0 with the load generator.
     // Under SCHED_IDLE it serves a sync with what the generator leaves, so that its work does not
     // show up as reply latency on the generator's clock.
@@ -84,7 +93,7 @@ fn sample_lab(vms: usize, hook: bool, threads: Option<u32>, reservations: Vec<Va
 }
 
 /// The VLAN 709 NICs of live VMs in the stand-in's sample cloud: (MAC, the prefix the hook gives).
-fn vlan709_macs(lab: &Lab) -> Vec<[u8; 6]> {
+pub(crate) fn vlan709_macs(lab: &Lab) -> Vec<[u8; 6]> {
     let cloud: Value = serde_json::from_str(&lab.standin().control("GET", "/control/cloud", None).body).expect("cloud");
     cloud["vms"]
         .as_array()
@@ -109,7 +118,7 @@ fn reservation(mac: [u8; 6]) -> Value {
     json!({"hw-address": crate::lab::dhcp6::mac_text(mac), "prefixes": [format!("{prefix}/60")]})
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(|a, b| a.partial_cmp(b).unwrap());
     values[values.len() / 2]
 }
@@ -123,7 +132,7 @@ struct Row {
     note: String,
 }
 
-fn bounds() -> LoadBounds {
+pub(crate) fn bounds() -> LoadBounds {
     let workers = std::env::var("KC_BENCH_WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(8);
     LoadBounds { workers, max_exchanges: 4000, max_time: Duration::from_secs(20), pace: None }
 }
@@ -413,6 +422,8 @@ fn bench_all_figures() {
     if wanted("1") {
         throughput_rows(&mut rows, &mut log);
     }
+    let callouts = wanted("7").then(|| crate::bench_profile::callout_table(&mut log));
+    let instructions = if wanted("8") { crate::bench_instructions::instruction_table(&mut log) } else { None };
     let sizes: Vec<usize> = std::env::var("KC_BENCH_SIZES").unwrap_or_else(|_| "10000,100000".into()).split(',').filter_map(|s| s.parse().ok()).collect();
     if wanted("2") {
         for n in sizes {
@@ -420,12 +431,18 @@ fn bench_all_figures() {
         }
     }
     eprintln!("{log}");
+    for table in callouts.iter().chain(&instructions) {
+        eprintln!("{table}");
+    }
     if only.is_empty() {
-        write_report(&rows, &log);
+        write_report(&rows, callouts.as_deref().unwrap_or(""), instructions.as_deref(), &log);
     }
 }
 
-fn write_report(rows: &[Row], log: &str) {
+/// BENCHMARKS.md keeps what follows this line when `make bench` writes it again.
+const KEPT_MARKER: &str = "<!-- make bench keeps what follows -->";
+
+fn write_report(rows: &[Row], callouts: &str, instructions: Option<&str>, log: &str) {
     let mut md = String::from("# Benchmarks\n\nMade by `make bench` (");
     let kea = crate::lab::kea_version::of_image(&crate::lab::image());
     let _ = write!(md, "{REPETITIONS} load runs per side, taken in turns, medians; Kea {kea} in the project image; the load generator in `tests/e2e/lab/load.rs` with {} workers, \
@@ -442,8 +459,27 @@ fn write_report(rows: &[Row], log: &str) {
         let ratio = if r.baseline.is_nan() { "—".to_string() } else { format!("{:.3}", r.hook / r.baseline) };
         let _ = writeln!(md, "| {} | {} | {} | {} | {} | {} |", r.figure, fmt(r.baseline), fmt(r.hook), ratio, r.target, r.note);
     }
+    md.push_str("\n## Figure 7: the Kea CPU the hook adds, callout by callout\n\n");
+    md.push_str("perf on the host samples kea-dhcp6 (cpu-clock at 1 kHz, DWARF call graphs) while the load generator runs against the hook's lab \
+        (every client already holds its lease: the common path of a running cloud); a callout's µs is its inclusive share of the samples times Kea's CPU per exchange \
+        in the same runs; the plain lab is sampled the same way just before. perf's own cost raises both labs' CPU per exchange alike. The raw lines list the Kea functions whose inclusive time differs most between the two labs.\n\n");
+    md.push_str(callouts);
+    if let Some(table) = instructions {
+        md.push_str("\n## Figure 8: instructions per exchange (callgrind)\n\n");
+        md.push_str("kea-dhcp6 under callgrind in the profiling image (`tests/setup/profile/Dockerfile`: the project image plus valgrind; the unstripped hook mounted over \
+            the packaged one), 1 Kea thread; counting starts once every client holds its lease and covers the exchanges of one bounded run. Instruction counts do not \
+            depend on what else the machine runs; lock waits and cache misses do not show in them.\n\n");
+        md.push_str(table);
+    }
     md.push_str("\n## Raw lines\n\n```\n");
     md.push_str(log);
     md.push_str("```\n");
-    std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/BENCHMARKS.md"), md).expect("write BENCHMARKS.md");
+    // What follows the marker (before-and-after accounts of a change, written by hand) stays.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/BENCHMARKS.md");
+    if let Some(kept) = std::fs::read_to_string(path).ok().and_then(|old| old.split_once(KEPT_MARKER).map(|(_, kept)| kept.to_string())) {
+        md.push('\n');
+        md.push_str(KEPT_MARKER);
+        md.push_str(&kept);
+    }
+    std::fs::write(path, md).expect("write BENCHMARKS.md");
 }

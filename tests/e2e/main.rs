@@ -5,6 +5,8 @@ mod lab;
 mod cli_stories;
 mod client_stories;
 mod benchmarks;
+mod bench_instructions;
+mod bench_profile;
 mod core_stories;
 mod demo;
 mod ha_stories;

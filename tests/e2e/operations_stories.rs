@@ -109,6 +109,40 @@ fn kea_statistics_count_what_the_hook_did() {
     }
 }
 
+/// The hook hands its counts to Kea in batches, yet statistic-get shows every event at once: Kea's
+/// statistic commands reach the hook first, which hands its counts over and lets Kea answer.
+#[test]
+fn statistic_get_shows_each_delegation_at_once_and_a_reset_counts_from_zero() {
+    let lab = lab();
+    let ok = router(&lab, "VLAN709", MacCarrier::RemoteIdRaw { enterprise: 2636 });
+    let delegated = || {
+        let answer = lab.control(json!({"command": "statistic-get", "arguments": {"name": "cloudstack.delegated"}}));
+        answer["arguments"]["cloudstack.delegated"][0][0].as_i64().unwrap_or_else(|| panic!("no cloudstack.delegated in {answer}"))
+    };
+    for expected in 1..=3 {
+        ok.acquire(&Client::new(WEB_MAC)).unwrap().expect("web gets its prefix");
+        assert_eq!(delegated(), expected, "exchange {expected} shows at once");
+    }
+    let reset = lab.control(json!({"command": "statistic-reset", "arguments": {"name": "cloudstack.delegated"}}));
+    assert_eq!(reset["result"], 0, "{reset}");
+    assert_eq!(delegated(), 0, "reset, with nothing of before waiting to be handed over");
+    ok.acquire(&Client::new(WEB_MAC)).unwrap().expect("web gets its prefix");
+    assert_eq!(delegated(), 1, "counted from 0 after the reset");
+    let status = lab.control(json!({"command": "cloudstack-status"}));
+    assert_eq!(status["arguments"]["counters"]["cloudstack.delegated"], 4, "the hook's own count is not reset: {status}");
+}
+
+/// While any callout sits on leases6_committed, Kea parks every committing packet around it. The hook
+/// registers its callout there only when a hooks library listed after it (Kea's HA hook) can read the
+/// leases it adds; alone, it leaves Kea's commit path as it is (the HA stories show the other case).
+#[test]
+fn a_hook_with_no_library_after_it_leaves_keas_commit_path_alone() {
+    let lab = Lab::start(LabSpec { kea_debug: true, ..LabSpec::default() });
+    let log = lab.kea_log();
+    assert!(log.contains("registered standard callout for hook pkt6_receive"), "Kea's log names the hook's callouts:\n{log}");
+    assert!(!log.contains("leases6_committed"), "no callout on leases6_committed:\n{log}");
+}
+
 #[test]
 fn in_a_single_threaded_kea_a_syncs_statistics_reach_kea_through_its_own_thread() {
     // Single-threaded Kea's StatsMgr takes no lock: the sync thread leaves its figures to the next

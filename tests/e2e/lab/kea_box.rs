@@ -38,6 +38,8 @@ pub struct KeaBox {
     pub cpus: Option<String>,
     /// Host files mounted read-only into Kea's container: (host path, path inside).
     pub files: Vec<(PathBuf, String)>,
+    /// A command kea-dhcp6 runs under (the bench's callgrind figure), e.g. "valgrind --tool=callgrind".
+    pub wrapper: Option<String>,
 }
 
 impl KeaBox {
@@ -62,6 +64,7 @@ impl KeaBox {
             env: Vec::new(),
             cpus: None,
             files: Vec::new(),
+            wrapper: None,
         };
         let pid = run("docker", &["inspect", "-f", "{{.State.Pid}}", &keeper]);
         kea_box.keeper_pid = pid.trim().parse().unwrap_or(0);
@@ -92,8 +95,9 @@ impl KeaBox {
     /// Starts kea-dhcp6 in a container that shares the keeper's network.
     pub fn start_kea(&self) {
         let volume = |host: &Path, inside: &str| format!("{}:{inside}", host.display());
+        let wrapper = self.wrapper.as_deref().map_or(String::new(), |w| format!("{w} "));
         let script = format!(
-            "while [ ! -e /run/kea/{LINK_READY} ]; do sleep 0.05; done; exec kea-dhcp6 -c /etc/kea/kea-dhcp6.conf"
+            "while [ ! -e /run/kea/{LINK_READY} ]; do sleep 0.05; done; exec {wrapper}kea-dhcp6 -c /etc/kea/kea-dhcp6.conf"
         );
         let network = format!("container:{}", self.keeper);
         let (etc, lib, run) = (

@@ -138,6 +138,8 @@ pub struct LabSpec {
     /// The image Kea runs from (None: the project image, `KC_IMAGE`); the lab writes the configuration of the
     /// Kea release it holds. The package stories name Debian's Kea with the package installed.
     pub kea_image: Option<String>,
+    /// A command kea-dhcp6 runs under inside its container (the bench's callgrind figure); None: Kea alone.
+    pub kea_wrapper: Option<String>,
 }
 
 impl Default for LabSpec {
@@ -167,6 +169,7 @@ impl Default for LabSpec {
             hook_library: None,
             kea_files: Vec::new(),
             kea_image: None,
+            kea_wrapper: None,
         }
     }
 }
@@ -263,6 +266,7 @@ impl Lab {
         let mut kea = KeaBox::create(&image, &format!("kc-{id}"), dirs);
         kea.env = spec.kea_env.clone();
         kea.cpus = spec.kea_cpus.clone();
+        kea.wrapper = spec.kea_wrapper.clone();
         kea.files = spec.kea_files.clone();
         link_kea_side(&kea, &kea_end, kea_addr);
 
@@ -360,6 +364,11 @@ impl Lab {
     /// Waits until Kea's log contains `needle`.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
         self.kea.wait_for_log(needle, timeout)
+    }
+
+    /// kea-dhcp6's process id on the host (perf attaches to it in the bench).
+    pub fn kea_pid(&self) -> u32 {
+        self.kea.kea_pid()
     }
 
     /// CPU seconds (user + system) kea-dhcp6 used so far, all its threads together.
