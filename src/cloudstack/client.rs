@@ -69,7 +69,8 @@ impl Pass {
     /// Both passes, in the order a listing reads them.
     pub const ALL: [Pass; 2] = [Pass::OutsideProjects, Pass::InProjects];
 
-    fn project(self) -> Option<&'static str> {
+    /// The `projectid` this pass sends.
+    pub fn project(self) -> Option<&'static str> {
         match self {
             Pass::OutsideProjects => None,
             Pass::InProjects => Some("-1"),
@@ -179,6 +180,21 @@ impl ApiClient {
         let answer: ListVmsAnswer = serde_json::from_str(&self.get(&query)?)
             .map_err(|e| ApiError::Body(format!("listVirtualMachines page {page}: {e}")))?;
         Ok(answer.listvirtualmachinesresponse)
+    }
+
+    /// `page-size`.
+    pub(super) fn page_size(&self) -> u32 {
+        self.page_size
+    }
+
+    /// `zone-id`.
+    pub(super) fn zone(&self) -> Option<&str> {
+        self.zone_id.as_deref()
+    }
+
+    /// Sign `params` and GET them.
+    pub(super) fn signed_get(&self, params: Vec<(&str, String)>) -> Result<String, ApiError> {
+        self.get(&signed_query(&params, &self.api_key, &self.secret, SystemTime::now()))
     }
 
     fn get(&self, query: &str) -> Result<String, ApiError> {
