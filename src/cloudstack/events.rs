@@ -132,10 +132,21 @@ impl ApiClient {
 
     /// The VMs with these ids that CloudStack lists, in whatever state, from both scopes (`ids`
     /// does not lift the project rule as `id` does), in batches of IDS_PER_REQUEST. An id it
-    /// lists nothing for is simply not in the answer.
+    /// lists nothing for is simply not in the answer. `ids` silently matches nothing for a token
+    /// that is not a lower-case UUID, so such ids (none in a real cloud) are asked one by one
+    /// with `id`.
     pub fn vms_by_ids(&self, ids: &[String], stop: &AtomicBool) -> Result<Vec<Vm>, ApiError> {
         let mut found: HashMap<String, Vm> = HashMap::new();
-        for batch in ids.chunks(IDS_PER_REQUEST) {
+        let (uuids, others): (Vec<String>, Vec<String>) = ids.iter().cloned().partition(|id| is_lower_case_uuid(id));
+        for id in others {
+            if stop.load(Ordering::Relaxed) {
+                return Err(ApiError::Stopped);
+            }
+            if let Some(vm) = self.lookup_vm(&id)? {
+                found.insert(id, vm);
+            }
+        }
+        for batch in uuids.chunks(IDS_PER_REQUEST) {
             for pass in Pass::ALL {
                 if stop.load(Ordering::Relaxed) {
                     return Err(ApiError::Stopped);
@@ -152,6 +163,15 @@ impl ApiClient {
         }
         Ok(found.into_values().collect())
     }
+}
+
+/// 8-4-4-4-12 lower-case hex digits: what `ids` matches.
+fn is_lower_case_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(group, length)| {
+            group.len() == length && group.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 fn ids_params(batch: &[String], project: Option<&str>, zone: Option<&str>) -> Vec<(&'static str, String)> {
@@ -185,6 +205,13 @@ mod tests {
         // Request line, Host, User-Agent, Accept, Accept-Encoding as ureq sends them.
         let head = format!("GET /client/api?{query} HTTP/1.1\r\nHost: [fd00:4b43:ffff:ffff::1]:8080\r\nUser-Agent: ureq/2.12.1\r\nAccept: */*\r\naccept-encoding: gzip\r\n\r\n");
         assert!(head.len() < 8192 - 256, "{} bytes", head.len());
+    }
+
+    #[test]
+    fn only_lower_case_uuids_go_into_an_ids_batch() {
+        assert!(is_lower_case_uuid("0b7e4a43-6c1d-4f0e-9a51-1c2d3e4f5a6b"));
+        assert!(!is_lower_case_uuid("0B7E4A43-6C1D-4F0E-9A51-1C2D3E4F5A6B"));
+        assert!(!is_lower_case_uuid("web"));
     }
 
     #[test]

@@ -590,6 +590,9 @@ impl Shared {
     }
 
     fn event_poll_failed(&self, why: &str) {
+        if self.stopping.load(Ordering::Relaxed) {
+            return; // cut short by unload: no failure
+        }
         let first = {
             let mut events = self.events.lock();
             let first = !events.failing;
@@ -846,6 +849,97 @@ mod tests {
         }
         assert_eq!(Arc::strong_count(&cell), 1, "the hung thread ended");
         assert_eq!(cell.current().len(), 0, "the stopped sync used nothing of what it got");
+    }
+
+    /// A cloud with an event log: `vms` listed, `events` kept, `ids` fetches counted.
+    struct Logged {
+        vms: Mutex<Vec<Vm>>,
+        events: Mutex<Vec<crate::cloudstack::Event>>,
+        listings: AtomicUsize,
+        fetched: Mutex<Vec<String>>,
+    }
+
+    impl NicSource for Arc<Logged> {
+        fn list_vms(&self, _stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<Listing, ApiError> {
+            self.listings.fetch_add(1, Ordering::SeqCst);
+            let vms = self.vms.lock().clone();
+            let listing = Listing::of(&vms);
+            page(vms);
+            Ok(listing)
+        }
+
+        fn lookup_vm(&self, id: &str) -> Result<Option<Vm>, ApiError> {
+            Ok(self.vms.lock().iter().find(|vm| vm.id == id).cloned())
+        }
+
+        fn newest_event(&self) -> Result<Option<crate::cloudstack::Event>, ApiError> {
+            Ok(self.events.lock().last().cloned())
+        }
+
+        fn events_since(&self, _since: Option<&str>, _max: usize, _stop: &AtomicBool) -> Result<crate::cloudstack::EventsRead, ApiError> {
+            Ok(crate::cloudstack::EventsRead::Events(self.events.lock().clone()))
+        }
+
+        fn vms_by_ids(&self, ids: &[String], _stop: &AtomicBool) -> Result<Vec<Vm>, ApiError> {
+            self.fetched.lock().extend(ids.iter().cloned());
+            Ok(self.vms.lock().iter().filter(|vm| ids.contains(&vm.id)).cloned().collect())
+        }
+    }
+
+    fn event(id: &str, kind: &str, vm: &str, second: u32) -> crate::cloudstack::Event {
+        crate::cloudstack::Event {
+            id: id.into(),
+            kind: kind.into(),
+            resourceid: Some(vm.into()),
+            resourcetype: Some("VirtualMachine".into()),
+            created: format!("2024-05-06T12:00:{second:02}+0000"),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn events_bring_a_new_vm_and_take_a_destroyed_one_without_a_listing_and_a_gap_brings_one() {
+        let cfg = HookConfig::from_json(&json!({
+            "api-url": "https://c/client/api", "api-key": "k", "api-secret": "s", "trusted-relays": ["fd00::/8"],
+            "event-interval": 1, "miss-holdoff": 0,
+            "vlans": [{"vlan": 709, "interface-id": "VLAN709", "prefix": "2a00:f10:500::/40"}]
+        }))
+        .unwrap();
+        let source = Arc::new(Logged {
+            vms: Mutex::new(vms(3)),
+            events: Mutex::new(vec![event("e1", "VM.CREATE", "vm2", 0)]),
+            listings: AtomicUsize::new(0),
+            fetched: Mutex::new(Vec::new()),
+        });
+        let cell = Arc::new(IndexCell::default());
+        let refresher = Refresher::start(cfg, Box::new(source.clone()), cell.clone(), Arc::default()).unwrap();
+        assert!(refresher.wait_first_attempt(Duration::from_secs(5)));
+        assert_eq!(cell.current().len(), 3);
+        let wait = |what: &str, check: &dyn Fn() -> bool| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !check() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert!(check(), "{what}");
+        };
+        // A fourth VM is deployed; an unknown MAC asks for a poll.
+        source.vms.lock().extend(vms(4).into_iter().skip(3));
+        source.events.lock().push(event("e2", "VM.CREATE", "vm3", 5));
+        refresher.request(SyncReason::UnknownMac);
+        wait("vm3 is applied from events", &|| cell.current().len() == 4);
+        assert_eq!(source.listings.load(Ordering::SeqCst), 1, "the warm-up only");
+        assert_eq!(*source.fetched.lock(), ["vm3"]);
+        assert!(cell.current().delta_len() > 0, "a delta over the warm-up's table");
+        // vm0 is destroyed.
+        source.vms.lock()[0].state = "Destroyed".into();
+        source.events.lock().push(event("e3", "VM.DESTROY", "vm0", 9));
+        wait("vm0 leaves", &|| cell.current().len() == 3);
+        assert_eq!(source.listings.load(Ordering::SeqCst), 1);
+        // The log is purged: the last event seen is gone, a listing follows.
+        *source.events.lock() = vec![event("e9", "VM.START", "vm1", 30)];
+        wait("a gap brings a listing", &|| source.listings.load(Ordering::SeqCst) == 2);
+        assert_eq!(refresher.status().events.gaps, 1);
+        assert!(cell.is_authoritative());
     }
 
     #[test]

@@ -6,6 +6,8 @@ mod cli_stories;
 mod benchmarks;
 mod core_stories;
 mod demo;
+mod event_bench;
+mod event_stories;
 mod ha_stories;
 mod lab_selftest;
 mod operations_stories;
