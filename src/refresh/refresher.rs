@@ -118,9 +118,10 @@ struct Control {
     stop: bool,
     wanted: Option<SyncReason>,
     generation: u64,
-    last_start: Option<Instant>,
     /// When the last job an unknown MAC asked for began.
     last_miss: Option<Instant>,
+    /// When the last full listing began.
+    last_listing: Option<Instant>,
 }
 
 struct Shared {
@@ -178,7 +179,7 @@ impl Refresher {
             source,
             index,
             counters,
-            control: Mutex::new(Control { stop: false, wanted: Some(SyncReason::WarmUp), generation: 0, last_start: None, last_miss: None }),
+            control: Mutex::new(Control { stop: false, wanted: Some(SyncReason::WarmUp), generation: 0, last_miss: None, last_listing: None }),
             wake: Condvar::new(),
             status: Mutex::new(SyncStatus::default()),
             attempted: Condvar::new(),
@@ -346,11 +347,14 @@ impl Shared {
             let mut wake_at = next_poll.map_or(next_periodic, |poll| poll.min(next_periodic));
             match control.wanted {
                 Some(SyncReason::UnknownMac) => {
-                    let last = control.last_miss.or(control.last_start);
+                    // A poll waits out the holdoff since the last poll a miss asked for; a listing
+                    // also since the last listing (the periodic polls do not count).
+                    let usable = self.events_usable();
+                    let last = if usable { control.last_miss } else { control.last_miss.max(control.last_listing) };
                     let allowed = last.map_or(now, |start| start + self.cfg.miss_holdoff);
                     if now >= allowed {
                         control.last_miss = Some(now);
-                        let job = if self.events_usable() { Job::Events } else { Job::Listing(SyncReason::UnknownMac) };
+                        let job = if usable { Job::Events } else { Job::Listing(SyncReason::UnknownMac) };
                         return self.begin(&mut control, job, now);
                     }
                     wake_at = wake_at.min(allowed);
@@ -378,8 +382,10 @@ impl Shared {
         if served {
             control.wanted = None;
         }
+        if matches!(job, Job::Listing(_)) {
+            control.last_listing = Some(now);
+        }
         control.generation += 1;
-        control.last_start = Some(now);
         Some(job)
     }
 

@@ -61,7 +61,7 @@ fn event_sync(lab: &Lab) -> Value {
 
 /// A VM deployed after the warm-up: its first Solicit is refused (unknown MAC), which asks for an
 /// event poll at once; the poll finds its VM.CREATE, fetches that one VM by id, and a
-/// retransmission gets its /60. No full listing is made.
+/// retransmission gets its /60. No full listing is made; the same for a project's VM.
 #[test]
 fn a_new_vm_gets_its_prefix_from_the_event_log_without_a_full_listing() {
     let lab = lab_with(json!({}));
@@ -76,6 +76,13 @@ fn a_new_vm_gets_its_prefix_from_the_event_log_without_a_full_listing() {
     assert!(counts.event_polls >= 1 && counts.lookups >= 1, "an event poll and a fetch by id: {counts:?}");
     assert!(counts.lookup_rows <= 2 * counts.lookups, "only the VMs events named were fetched: {counts:?}");
     assert!(event_sync(&lab)["vms-applied"].as_u64().unwrap() >= 1, "{}", event_sync(&lab));
+    // A project's VM: its events and the VM itself are listed only with `projectid=-1`.
+    let mut in_project = vm(5);
+    in_project["projectid"] = json!("proj-1");
+    in_project["account"] = json!("proj-account");
+    lab.standin().add_vm(in_project);
+    assert!(acquired_within(&r, 5, Duration::from_secs(20)).is_some(), "the project's vm-5 gets its prefix:\n{}", lab.kea_log());
+    assert_eq!(lab.standin().request_counts().listings_begun, 0, "still no full listing");
 }
 
 /// VM 2 is destroyed: its VM.DESTROY names it, the fetch finds it Destroyed, a targeted lookup
