@@ -197,10 +197,22 @@ impl ApiClient {
         self.get(&signed_query(&params, &self.api_key, &self.secret, SystemTime::now()))
     }
 
+    /// `signed_get`, with the Unix second of the answer's `Date` header (the server's clock), if any.
+    pub(super) fn signed_get_dated(&self, params: Vec<(&str, String)>) -> Result<(String, Option<i64>), ApiError> {
+        self.get_dated(&signed_query(&params, &self.api_key, &self.secret, SystemTime::now()))
+    }
+
     fn get(&self, query: &str) -> Result<String, ApiError> {
+        self.get_dated(query).map(|(body, _)| body)
+    }
+
+    fn get_dated(&self, query: &str) -> Result<(String, Option<i64>), ApiError> {
         let url = format!("{}?{query}", self.url);
         match self.agent.get(&url).call() {
-            Ok(response) => read_body(response),
+            Ok(response) => {
+                let date = response.header("Date").and_then(super::server_time::http_date);
+                read_body(response).map(|body| (body, date))
+            }
             Err(ureq::Error::Status(code, response)) => {
                 let body = read_body(response).unwrap_or_default();
                 Err(ApiError::Status { code, text: error_text(&body) })

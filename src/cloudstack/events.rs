@@ -57,8 +57,9 @@ struct ListEventsBody {
 /// What a poll of the event log read.
 #[derive(Debug, PartialEq, Eq)]
 pub enum EventsRead {
-    /// Every VM event since the start asked for, both scopes (a page may repeat some).
-    Events(Vec<Event>),
+    /// Every VM event since the start asked for, both scopes (a page may repeat some), and the
+    /// server's clock (Unix seconds, its `Date` header) when it answered the first page.
+    Events { events: Vec<Event>, server_now: Option<i64> },
     /// More than the poll may read: only a listing catches up.
     TooMany(u64),
 }
@@ -68,12 +69,14 @@ impl ApiClient {
     /// None: all kept), of every account and project, at most `max` of them.
     pub fn vm_events_since(&self, since: Option<&str>, max: usize, stop: &AtomicBool) -> Result<EventsRead, ApiError> {
         let mut events = Vec::new();
+        let mut server_now = None;
         for pass in Pass::ALL {
             for page in 1..=MAX_EVENT_PAGES {
                 if stop.load(Ordering::Relaxed) {
                     return Err(ApiError::Stopped);
                 }
-                let body = self.events_page(pass, since, page, self.page_size())?;
+                let (body, date) = self.events_page(pass, since, page, self.page_size())?;
+                server_now = server_now.or(date);
                 let count = body.count.unwrap_or(0);
                 if count as usize > max {
                     return Ok(EventsRead::TooMany(count));
@@ -87,14 +90,14 @@ impl ApiClient {
                 }
             }
         }
-        Ok(EventsRead::Events(events))
+        Ok(EventsRead::Events { events, server_now })
     }
 
     /// The newest VM event of either scope, if CloudStack keeps any.
     pub fn newest_vm_event(&self) -> Result<Option<Event>, ApiError> {
         let mut newest: Option<Event> = None;
         for pass in Pass::ALL {
-            let body = self.events_page(pass, None, 1, 1)?;
+            let (body, _) = self.events_page(pass, None, 1, 1)?;
             for event in body.event {
                 let later = match (&newest, event.time()) {
                     (_, None) => false,
@@ -109,7 +112,7 @@ impl ApiClient {
         Ok(newest)
     }
 
-    fn events_page(&self, pass: Pass, since: Option<&str>, page: u32, size: u32) -> Result<ListEventsBody, ApiError> {
+    fn events_page(&self, pass: Pass, since: Option<&str>, page: u32, size: u32) -> Result<(ListEventsBody, Option<i64>), ApiError> {
         let mut params = vec![
             ("command", "listEvents".to_string()),
             ("listall", "true".to_string()),
@@ -124,10 +127,10 @@ impl ApiClient {
         if let Some(project) = pass.project() {
             params.push(("projectid", project.to_string()));
         }
-        let body = self.signed_get(params)?;
+        let (body, date) = self.signed_get_dated(params)?;
         let answer: ListEventsAnswer =
             serde_json::from_str(&body).map_err(|e| ApiError::Body(format!("listEvents page {page}: {e}")))?;
-        Ok(answer.listeventsresponse)
+        Ok((answer.listeventsresponse, date))
     }
 
     /// The VMs with these ids that CloudStack lists, in whatever state, from both scopes (`ids`

@@ -22,6 +22,23 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The Unix second of an HTTP `Date` header (`Wed, 02 Dec 2026 01:31:08 GMT`, RFC 9110's
+/// IMF-fixdate): the management server's clock when it answered. None when it is not that.
+pub fn http_date(text: &str) -> Option<i64> {
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    let [_, day, month, year, clock, "GMT"] = parts[..] else { return None };
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let month = MONTHS.iter().position(|m| *m == month)? as u32 + 1;
+    let day: u32 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
+    let year: i64 = year.parse().ok()?;
+    let mut hms = clock.splitn(3, ':').map(|n| n.parse::<i64>().ok());
+    let (hour, minute, second) = (hms.next()??, hms.next()??, hms.next()??);
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
 impl ServerTime {
     /// Read `yyyy-MM-ddTHH:mm:ss±hhmm` (also `±hh:mm` and `Z`); None when it is not that.
     pub fn parse(text: &str) -> Option<ServerTime> {
@@ -79,6 +96,13 @@ impl ServerTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_http_date_is_the_servers_clock() {
+        assert_eq!(http_date("Mon, 06 May 2024 12:34:56 GMT"), Some(1_714_998_896));
+        assert_eq!(http_date("Mon, 06 May 2024 12:34:56 CET"), None);
+        assert_eq!(http_date("yesterday"), None);
+    }
 
     #[test]
     fn created_is_read_with_its_offset_and_startdate_is_written_in_the_same_zone() {

@@ -3,11 +3,14 @@
 //! event names and CloudStack no longer lists alive leaves the index only after a targeted
 //! lookup (`id=`) confirms it, as for a listing's absences (`absence.rs`).
 //!
-//! The log is read from the last event seen, minus an overlap: events are stamped to the second
-//! and a transaction may commit an event after a later-stamped one, so the last OVERLAP_SECONDS
-//! are read again and events are deduplicated by id. Pages need not come in order: events are
-//! sorted here. The last event seen must be listed again; when it is not (purged, or the log was
-//! cut), or when more changed than a poll may read, only a full listing catches up: a gap.
+//! The log is read from the last event seen, or from the server's clock at the last poll (its
+//! `Date` header) when that is later, minus an overlap: events are stamped to the second and a
+//! transaction may commit an event after a later-stamped one, so the last OVERLAP_SECONDS are
+//! read again and events are deduplicated by id. (Starting from the server's clock keeps a quiet
+//! log from being re-read in full at every poll.) Pages need not come in order: events are sorted
+//! here. The last event seen must be listed again while it lies in the window; when it is not
+//! (purged, or the log was cut), when the last good poll is older than SILENCE_SECONDS on the
+//! server's clock, or when more changed than a poll may read, only a full listing catches up: a gap.
 use super::absence::MAX_LOOKUPS;
 use crate::cloudstack::{ApiError, Event, EventsRead, ServerTime, Vm};
 use crate::index::NicIndex;
@@ -18,6 +21,8 @@ use std::fmt;
 pub const OVERLAP_SECONDS: i64 = 60;
 /// A poll reading more events than this gives up for a full listing.
 pub const MAX_EVENTS: usize = 20_000;
+/// Polls this far apart on the server's clock may have missed a purge: a gap.
+pub const SILENCE_SECONDS: i64 = 3600;
 
 /// The event types after which a VM's NICs may differ (CloudStack's `EventTypes`): created,
 /// started (Stopped VMs keep their NICs, but a VM deployed without starting gets its addresses
@@ -36,6 +41,8 @@ pub enum Gap {
     LastSeenGone { id: String, created: String },
     /// More events than a poll reads.
     TooMany(u64),
+    /// The last good poll is this many seconds old on the server's clock.
+    Silence(i64),
 }
 
 impl fmt::Display for Gap {
@@ -43,6 +50,7 @@ impl fmt::Display for Gap {
         match self {
             Gap::LastSeenGone { id, created } => write!(f, "the last event seen ({id} of {created}) is no longer listed"),
             Gap::TooMany(count) => write!(f, "{count} events to read, more than {MAX_EVENTS}"),
+            Gap::Silence(seconds) => write!(f, "the last good poll is {seconds} s old, more than {SILENCE_SECONDS}"),
         }
     }
 }
@@ -63,8 +71,10 @@ pub struct Changes {
 pub struct EventCursor {
     /// The newest event seen: its id and when it was written.
     last: Option<(String, ServerTime, String)>,
-    /// Events seen within the overlap of `last`, by id, with their second.
+    /// Events seen within the window of the next poll, by id, with their second.
     recent: HashMap<String, i64>,
+    /// The server's clock (Unix seconds) when the last good poll was answered.
+    read_until: Option<i64>,
 }
 
 impl EventCursor {
@@ -79,20 +89,33 @@ impl EventCursor {
         cursor
     }
 
+    /// Where the next poll starts: the later of the last event seen and the server's clock at the
+    /// last good poll, less the overlap, in the zone of the events.
+    fn start(&self) -> Option<ServerTime> {
+        let (_, last, _) = self.last.as_ref()?;
+        let from = self.read_until.filter(|until| *until > last.unix).unwrap_or(last.unix);
+        Some(ServerTime { unix: from, offset_seconds: last.offset_seconds }.earlier(OVERLAP_SECONDS))
+    }
+
     /// The `startdate` of the next poll, in the server's zone (taken from the events' offset).
     pub fn since(&self) -> Option<String> {
-        self.last.as_ref().map(|(_, time, _)| time.earlier(OVERLAP_SECONDS).local_text())
+        self.start().map(ServerTime::local_text)
     }
 
     /// Take in what a poll read. On a gap the cursor is left as it was.
     pub fn take(&mut self, read: EventsRead) -> Result<Changes, Gap> {
-        let events = match read {
+        let (events, server_now) = match read {
             EventsRead::TooMany(count) => return Err(Gap::TooMany(count)),
-            EventsRead::Events(events) => events,
+            EventsRead::Events { events, server_now } => (events, server_now),
         };
+        if let (Some(now), Some(until)) = (server_now, self.read_until) {
+            if now - until > SILENCE_SECONDS {
+                return Err(Gap::Silence(now - until));
+            }
+        }
         let mut timed: Vec<(ServerTime, Event)> = events.into_iter().filter_map(|e| e.time().map(|t| (t, e))).collect();
-        if let Some((id, _, created)) = &self.last {
-            if !timed.iter().any(|(_, e)| &e.id == id) {
+        if let (Some((id, time, created)), Some(start)) = (&self.last, self.start()) {
+            if start.unix <= time.unix && !timed.iter().any(|(_, e)| &e.id == id) {
                 return Err(Gap::LastSeenGone { id: id.clone(), created: created.clone() });
             }
         }
@@ -122,9 +145,11 @@ impl EventCursor {
                 self.last = Some((event.id.clone(), *time, event.created.clone()));
             }
         }
-        if let Some((_, last, _)) = &self.last {
-            let horizon = last.unix - OVERLAP_SECONDS;
-            self.recent.retain(|_, second| *second >= horizon);
+        if let Some(now) = server_now {
+            self.read_until = Some(self.read_until.map_or(now, |until| until.max(now)));
+        }
+        if let Some(start) = self.start() {
+            self.recent.retain(|_, second| *second >= start.unix);
         }
         Ok(changes)
     }
@@ -196,7 +221,7 @@ mod tests {
     }
 
     fn read(events: Vec<Event>) -> EventsRead {
-        EventsRead::Events(events)
+        EventsRead::Events { events, server_now: None }
     }
 
     #[test]
@@ -236,6 +261,21 @@ mod tests {
         assert_eq!(empty_log.since(), None, "an empty log is read whole");
         let first = empty_log.take(read(vec![event("e1", "VM.CREATE", Some("a"), "2024-05-06T12:00:00+0000")])).unwrap();
         assert_eq!(first.vms.len(), 1);
+    }
+
+    #[test]
+    fn a_quiet_log_is_read_from_the_servers_clock_not_again_and_again_from_its_last_event() {
+        let noon = 1_714_996_800; // 2024-05-06 12:00:00 UTC
+        let mut cursor = EventCursor::after(Some(event("e1", "VM.STOP", Some("a"), "2024-05-06T14:00:00+0200")));
+        let at = |now: i64, events: Vec<Event>| EventsRead::Events { events, server_now: Some(now) };
+        cursor.take(at(noon + 5, vec![event("e1", "VM.STOP", Some("a"), "2024-05-06T14:00:00+0200")])).unwrap();
+        assert_eq!(cursor.since().as_deref(), Some("2024-05-06 13:59:05"), "the server's clock at the poll, less 60 s, in its zone");
+        cursor.take(at(noon + 300, vec![event("e1", "VM.STOP", Some("a"), "2024-05-06T14:00:00+0200")])).unwrap();
+        assert_eq!(cursor.since().as_deref(), Some("2024-05-06 14:04:00"), "e1 falls out of the next window: no gap for its absence");
+        let changes = cursor.take(at(noon + 305, vec![event("e2", "VM.CREATE", Some("b"), "2024-05-06T14:04:59+0200")])).unwrap();
+        assert_eq!(changes.vms.len(), 1);
+        assert_eq!(cursor.since().as_deref(), Some("2024-05-06 14:04:05"));
+        assert_eq!(cursor.take(at(noon + 305 + 3601, vec![])).unwrap_err(), Gap::Silence(3601), "blind for over an hour");
     }
 
     fn cfg() -> HookConfig {

@@ -883,7 +883,7 @@ mod tests {
         }
 
         fn events_since(&self, _since: Option<&str>, _max: usize, _stop: &AtomicBool) -> Result<crate::cloudstack::EventsRead, ApiError> {
-            Ok(crate::cloudstack::EventsRead::Events(self.events.lock().clone()))
+            Ok(crate::cloudstack::EventsRead::Events { events: self.events.lock().clone(), server_now: None })
         }
 
         fn vms_by_ids(&self, ids: &[String], _stop: &AtomicBool) -> Result<Vec<Vm>, ApiError> {
