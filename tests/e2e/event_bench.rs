@@ -222,7 +222,7 @@ fn report(figures: &[Figures]) -> String {
             } else {
                 format!("≥ 50× is out of reach: the events' overlap alone re-reads {event_rows:.0} rows/h, over today's ÷ 50 ({:.0})", today_rows / 50.0)
             };
-            let _ = writeln!(md, "| rows returned per hour per Kea, steady state, {} VMs | {today_rows:.0} | {new_rows:.0} | {:.1}× | ≥ 50× | events alone: {event_rows:.0} rows/h ({:.0}× fewer than today's: each poll re-reads the 60 s overlap before the last event); the hourly safety-net listing is the rest, so with it the ratio stays under 3600 ÷ 300 = 12×; {needs} |", f.vms, today_rows / new_rows, today_rows / event_rows.max(1.0));
+            let _ = writeln!(md, "| rows returned per hour per Kea, steady state, {} VMs | {today_rows:.0} | {new_rows:.0} | {:.1}× | ≥ 50× | events alone: {event_rows:.0} rows/h ({:.0}× fewer than today's: each poll re-reads the events of its 60 s overlap); the hourly safety-net listing is the rest, so with it the ratio stays under 3600 ÷ 300 = 12×; {needs} |", f.vms, today_rows / new_rows, today_rows / event_rows.max(1.0));
             let _ = writeln!(raw, "{} VMs, quiet {} s window: {:?}", f.vms, LOAD_WINDOW.as_secs(), load);
         }
     }
