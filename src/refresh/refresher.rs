@@ -222,7 +222,7 @@ impl Refresher {
         self.shared.wake.notify_one();
     }
 
-    /// The sync generation (how many syncs have started).
+    /// The sync generation (how many syncs have ended).
     pub fn generation(&self) -> u64 {
         self.shared.control.lock().generation
     }
@@ -308,6 +308,10 @@ impl Shared {
                 drop(status);
                 self.attempted.notify_all();
             }
+            // A new generation once the job's result is in place: a MAC that asked while the job
+            // ran (a retransmission) does not ask again for the same index, only if it is still
+            // unknown afterwards.
+            self.control.lock().generation += 1;
             self.note_authority();
             self.lower_priority(&mut lowered);
             if matches!(job, Job::Listing(_)) {
@@ -385,7 +389,6 @@ impl Shared {
         if matches!(job, Job::Listing(_)) {
             control.last_listing = Some(now);
         }
-        control.generation += 1;
         Some(job)
     }
 
