@@ -223,7 +223,7 @@ fn report(figures: &[Figures]) -> String {
             } else {
                 format!("≥ 50× is out of reach: the events' overlap alone re-reads {event_rows:.0} rows/h, over today's ÷ 50 ({:.0})", today_rows / 50.0)
             };
-            let _ = writeln!(md, "| rows returned per hour per Kea, steady state, {} VMs | {today_rows:.0} | {new_rows:.0} | {:.1}× | ≥ 50× | events alone: {event_rows:.0} rows/h ({:.0}× fewer than today's: each poll re-reads the events of its 60 s overlap); the hourly safety-net listing is the rest, so with it the ratio stays under 3600 ÷ 300 = 12×; {needs} |", f.vms, today_rows / new_rows, today_rows / event_rows.max(1.0));
+            let _ = writeln!(md, "| rows returned per hour per Kea, steady state, {} VMs | {today_rows:.0} | {new_rows:.0} | {:.1}× | ≥ 50× | events alone: {event_rows:.0} rows/h in this quiet window (a changing cloud adds each VM event about 12 times: 60 s overlap ÷ 5 s, plus the VMs fetched); the hourly safety-net listing is the rest, so with it the ratio stays under 3600 ÷ 300 = 12×; {needs} |", f.vms, today_rows / new_rows);
             let _ = writeln!(raw, "{} VMs, quiet {} s window: {:?}", f.vms, LOAD_WINDOW.as_secs(), load);
         }
     }
@@ -231,22 +231,4 @@ fn report(figures: &[Figures]) -> String {
     md.push_str(&raw);
     md.push_str("```\n");
     md
-}
-
-#[test]
-#[ignore]
-fn probe_spaced_new_vms() {
-    let lab = Lab::start(LabSpec {
-        vlans: vlans(),
-        standin_args: vec!["--sample-cloud".into(), "100".into(), "--latency".into(), "cloudstack".into()],
-        hook_params: json!({"refresh-interval": 86_400, "event-interval": 5, "miss-holdoff": 5}).as_object().unwrap().clone(),
-        ..LabSpec::default()
-    });
-    let times: Vec<f64> = (0..3).map(|i| { std::thread::sleep(Duration::from_secs(6)); new_vm_to_reply(&lab, i, 0xe0) }).collect();
-    eprintln!("probe: {times:?}");
-    let log = lab.kea_log();
-    for line in log.lines().filter(|l| l.contains("cloudstack-hooks") && (l.contains("SYNC") || l.contains("e0000"))) {
-        eprintln!("{line}");
-    }
-    eprintln!("{}", lab.standin().requests());
 }
