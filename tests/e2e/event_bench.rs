@@ -188,7 +188,7 @@ fn report(figures: &[Figures]) -> String {
     md.push_str("| per VM row | 500 µs | PR 7911: `details=all` pages take 300–400 ms, 10× slower than `details=min`; `details=nics` sits between |\n");
     md.push_str("| per row skipped by the OFFSET | 20 µs | PR 8012 (4.19): \"with as little as 50k records the API starts to become noticeably slow, and by 100k records it becomes almost impossible to page through\" |\n");
     md.push_str("| requests served at once | 4 | a listing query runs on one database core; a modest management database has about 4 |\n\n");
-    md.push_str("With these, one full listing is ≈ 8 s at 10k VMs and ≈ 4.3 min at 100k (issue 8975 reports 5–10 minutes for one `listall=true` listing).\n\n");
+    md.push_str("With these the stand-in estimates one full listing at ≈ 8 s for 10k VMs and ≈ 4.3 min for 100k (issue 8975 reports 5–10 minutes for one `listall=true` listing); the rows below give what was measured.\n\n");
     md.push_str("| figure | today's design | event sync | ratio (today ÷ events) | target | note |\n| --- | --- | --- | --- | --- | --- |\n");
     let mut raw = String::new();
     for f in figures {
