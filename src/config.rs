@@ -110,6 +110,8 @@ pub struct HookConfig {
     pub page_size: u32,
     pub request_timeout: Duration,
     pub refresh_interval: Duration,
+    /// How often CloudStack's event log is polled for changed VMs (`event-interval`); None: never (0).
+    pub event_interval: Option<Duration>,
     /// How long a complete listing lets the hook withdraw prefixes of NICs it does not find.
     pub authority_max_age: Duration,
     pub miss_holdoff: Duration,
@@ -141,7 +143,7 @@ fn error<T>(text: impl Into<String>) -> Result<T, ConfigError> {
 
 const TOP_LEVEL: &[&str] = &[
     "api-url", "api-key", "api-secret", "secret-key-file", "zone-id", "page-size", "request-timeout",
-    "refresh-interval", "authority-max-age", "miss-holdoff", "warmup-timeout", "snapshot-file", "delegated-length",
+    "refresh-interval", "event-interval", "authority-max-age", "miss-holdoff", "warmup-timeout", "snapshot-file", "delegated-length",
     "mac-sources", "remote-id-enterprise", "vlans", "trusted-relays", "ca-file", "allow-plain-http",
 ];
 /// The inline secret's name before Kea's redaction rule was taken into account.
@@ -244,7 +246,9 @@ impl HookConfig {
         let delegated_length = p.int("delegated-length", 1, 128)?.unwrap_or(60) as u8;
         let mac_sources = parse_mac_sources(p.map.get("mac-sources"))?;
         let vlans = parse_vlans(p.map.get("vlans"), delegated_length)?;
-        let refresh_interval = p.seconds("refresh-interval", 300, 5, 86_400)?;
+        let refresh_interval = p.seconds("refresh-interval", 3600, 5, 86_400)?;
+        let event_interval = p.seconds("event-interval", 5, 0, 3_600)?;
+        let event_interval = (!event_interval.is_zero()).then_some(event_interval);
         let authority_max_age = p.seconds("authority-max-age", 3 * refresh_interval.as_secs(), 5, 7 * 86_400)?;
         if authority_max_age < refresh_interval {
             return error(format!(
@@ -263,6 +267,7 @@ impl HookConfig {
             page_size: p.int("page-size", 1, 500)?.unwrap_or(500) as u32,
             request_timeout: p.seconds("request-timeout", 10, 1, 600)?,
             refresh_interval,
+            event_interval,
             authority_max_age,
             miss_holdoff: p.seconds("miss-holdoff", 5, 0, 3_600)?,
             warmup_timeout: p.seconds("warmup-timeout", 10, 0, 600)?,
@@ -487,8 +492,9 @@ mod tests {
         let cfg = HookConfig::from_json(&minimal()).unwrap();
         assert_eq!(cfg.page_size, 500);
         assert_eq!(cfg.request_timeout, Duration::from_secs(10));
-        assert_eq!(cfg.refresh_interval, Duration::from_secs(300));
-        assert_eq!(cfg.authority_max_age, Duration::from_secs(900), "3 × refresh-interval");
+        assert_eq!(cfg.refresh_interval, Duration::from_secs(3600));
+        assert_eq!(cfg.event_interval, Some(Duration::from_secs(5)));
+        assert_eq!(cfg.authority_max_age, Duration::from_secs(10_800), "3 × refresh-interval");
         assert_eq!(cfg.miss_holdoff, Duration::from_secs(5));
         assert_eq!(cfg.warmup_timeout, Duration::from_secs(10));
         assert_eq!(cfg.delegated_length, 60);
@@ -513,7 +519,9 @@ mod tests {
             (Box::new(|p| p["trusted-relays"] = json!(["2001:db8::1/64"])), "has host bits set (did you mean 2001:db8::/64?)"),
             (Box::new(|p| p["page-size"] = json!(501)), "'page-size' must be between 1 and 500"),
             (Box::new(|p| p["refresh-interval"] = json!("300")), "'refresh-interval' must be an integer"),
-            (Box::new(|p| p["authority-max-age"] = json!(60)), "'authority-max-age' 60 must be at least 'refresh-interval' 300"),
+            (Box::new(|p| p["authority-max-age"] = json!(60)), "'authority-max-age' 60 must be at least 'refresh-interval' 3600"),
+            (Box::new(|p| p["event-interval"] = json!(-1)), "'event-interval' must be between 0 and 3600"),
+            (Box::new(|p| p["event-interval"] = json!("5")), "'event-interval' must be an integer"),
             (Box::new(|p| p["mac-sources"] = json!(["duid"])), "'mac-sources' entry \"duid\""),
             (Box::new(|p| p["vlans"][0]["prefix"] = json!("2a00:f10:500::/64")), "'prefix' in 'vlans' entry 0 '2a00:f10:500::/64' is longer than 'delegated-length' 60"),
             (Box::new(|p| p["vlans"][0]["prefix"] = json!("2a00:f10:501::/40")), "has host bits set"),

@@ -69,7 +69,8 @@ impl Pass {
     /// Both passes, in the order a listing reads them.
     pub const ALL: [Pass; 2] = [Pass::OutsideProjects, Pass::InProjects];
 
-    fn project(self) -> Option<&'static str> {
+    /// The `projectid` this pass sends.
+    pub fn project(self) -> Option<&'static str> {
         match self {
             Pass::OutsideProjects => None,
             Pass::InProjects => Some("-1"),
@@ -181,10 +182,37 @@ impl ApiClient {
         Ok(answer.listvirtualmachinesresponse)
     }
 
+    /// `page-size`.
+    pub(super) fn page_size(&self) -> u32 {
+        self.page_size
+    }
+
+    /// `zone-id`.
+    pub(super) fn zone(&self) -> Option<&str> {
+        self.zone_id.as_deref()
+    }
+
+    /// Sign `params` and GET them.
+    pub(super) fn signed_get(&self, params: Vec<(&str, String)>) -> Result<String, ApiError> {
+        self.get(&signed_query(&params, &self.api_key, &self.secret, SystemTime::now()))
+    }
+
+    /// `signed_get`, with the Unix second of the answer's `Date` header (the server's clock), if any.
+    pub(super) fn signed_get_dated(&self, params: Vec<(&str, String)>) -> Result<(String, Option<i64>), ApiError> {
+        self.get_dated(&signed_query(&params, &self.api_key, &self.secret, SystemTime::now()))
+    }
+
     fn get(&self, query: &str) -> Result<String, ApiError> {
+        self.get_dated(query).map(|(body, _)| body)
+    }
+
+    fn get_dated(&self, query: &str) -> Result<(String, Option<i64>), ApiError> {
         let url = format!("{}?{query}", self.url);
         match self.agent.get(&url).call() {
-            Ok(response) => read_body(response),
+            Ok(response) => {
+                let date = response.header("Date").and_then(super::server_time::http_date);
+                read_body(response).map(|body| (body, date))
+            }
             Err(ureq::Error::Status(code, response)) => {
                 let body = read_body(response).unwrap_or_default();
                 Err(ApiError::Status { code, text: error_text(&body) })

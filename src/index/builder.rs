@@ -110,7 +110,7 @@ fn first_keeps(first: &IndexedNic, second: &IndexedNic, previous: Option<&NicInd
     }
 }
 
-fn place(vm: &Vm, nic: &Nic, vlan: &VlanConfig, delegated_length: u8) -> Result<IndexedNic, String> {
+pub(super) fn place(vm: &Vm, nic: &Nic, vlan: &VlanConfig, delegated_length: u8) -> Result<IndexedNic, String> {
     let mac_text = nic.macaddress.as_deref().unwrap_or("");
     let mac = Mac::parse_text(mac_text).ok_or_else(|| format!("MAC '{mac_text}' is not usable"))?;
     let bits = number_bits(vlan.prefix, delegated_length);
@@ -140,7 +140,7 @@ fn parse_ipv4(text: Option<&str>, field: &str) -> Result<Ipv4Addr, String> {
     text.parse().map_err(|_| format!("{field} '{text}' is not an IPv4 address"))
 }
 
-fn refusal(vm: &Vm, nic: &Nic, vlan: u16, mac: Option<Mac>, reason: String) -> RefusedNic {
+pub(super) fn refusal(vm: &Vm, nic: &Nic, vlan: u16, mac: Option<Mac>, reason: String) -> RefusedNic {
     RefusedNic { mac, vlan, nic_id: nic.id.clone(), vm_id: vm.id.clone(), reason }
 }
 

@@ -1,17 +1,18 @@
 //! The sync thread. It owns all waiting on CloudStack; Kea's threads only ever take a short
 //! lock to ask for a sync or read the status.
 use super::absence::Absences;
+use super::events::{self as event_log, EventCursor, MAX_EVENTS};
 use super::index_cell::IndexCell;
 use super::source::NicSource;
 use crate::cloudstack::ApiError;
 use crate::config::HookConfig;
 use crate::counters::{Counters, Stat};
 use super::listing::Completeness;
-use crate::index::{snapshot, IndexBuilder, NicIndex};
+use crate::index::{patch_index, snapshot, IndexBuilder, NicIndex};
 use crate::log::{Level, DBG_SYNC};
 use crate::log_at;
 use parking_lot::{Condvar, Mutex};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -25,6 +26,8 @@ pub enum SyncReason {
     Periodic,
     UnknownMac,
     Operator,
+    /// The event log cannot be followed from where the sync is: only a listing catches up.
+    EventGap,
 }
 
 impl SyncReason {
@@ -34,6 +37,7 @@ impl SyncReason {
             SyncReason::Periodic => "periodic",
             SyncReason::UnknownMac => "unknown MAC",
             SyncReason::Operator => "operator request",
+            SyncReason::EventGap => "event log gap",
         }
     }
 }
@@ -53,7 +57,52 @@ pub struct SyncStatus {
     pub last_complete: Option<SystemTime>,
     /// Why the last listing was incomplete (None: it was complete, or none yet).
     pub last_incomplete: Option<String>,
+    /// The event sync.
+    pub events: EventStatus,
 }
+
+/// What the event sync did, for status reports.
+#[derive(Clone, Debug, Default)]
+pub struct EventStatus {
+    /// `event-interval` is not 0.
+    pub enabled: bool,
+    /// A full listing anchored the sync in the event log (it can follow it).
+    pub anchored: bool,
+    pub polls: u64,
+    pub last_poll: Option<SystemTime>,
+    /// Why the last poll failed (None: it worked, or none yet).
+    pub last_error: Option<String>,
+    /// VMs the event sync applied (alive) and removed (confirmed gone), since load.
+    pub vms_applied: u64,
+    pub vms_removed: u64,
+    /// Gaps that asked for a full listing, since load.
+    pub gaps: u64,
+    /// Indexed VMs that seem gone and wait for a lookup to confirm it.
+    pub unconfirmed: usize,
+}
+
+/// What one job of the sync thread is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Job {
+    /// A full listing.
+    Listing(SyncReason),
+    /// A poll of the event log and the VMs it names.
+    Events,
+}
+
+/// Where the event sync stands between polls.
+#[derive(Default)]
+struct EventSync {
+    /// Set by a full listing; None: not anchored (events off until a listing anchors them).
+    cursor: Option<EventCursor>,
+    /// listEvents (or the VMs it named) failed on the last poll.
+    failing: bool,
+    unconfirmed: BTreeSet<String>,
+    last_snapshot: Option<Instant>,
+}
+
+/// The snapshot is written after event polls at most this often (listings write it every time).
+const EVENT_SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
 
 /// A listing smaller than this share of the current index is held for confirmation.
 const SHRINK_SHARE: f64 = 0.5;
@@ -69,7 +118,10 @@ struct Control {
     stop: bool,
     wanted: Option<SyncReason>,
     generation: u64,
-    last_start: Option<Instant>,
+    /// When the last job an unknown MAC asked for began.
+    last_miss: Option<Instant>,
+    /// When the last full listing began.
+    last_listing: Option<Instant>,
 }
 
 struct Shared {
@@ -88,6 +140,7 @@ struct Shared {
     absences: Mutex<Absences>,
     /// The index has been authoritative since the last time it was said that it is not.
     authority_noted: AtomicBool,
+    events: Mutex<EventSync>,
 }
 
 /// How long stop() waits for the sync thread before leaving it to finish its request alone.
@@ -126,7 +179,7 @@ impl Refresher {
             source,
             index,
             counters,
-            control: Mutex::new(Control { stop: false, wanted: Some(SyncReason::WarmUp), generation: 0, last_start: None }),
+            control: Mutex::new(Control { stop: false, wanted: Some(SyncReason::WarmUp), generation: 0, last_miss: None, last_listing: None }),
             wake: Condvar::new(),
             status: Mutex::new(SyncStatus::default()),
             attempted: Condvar::new(),
@@ -134,6 +187,7 @@ impl Refresher {
             shrink_held: Mutex::new(false),
             absences: Mutex::new(Absences::default()),
             authority_noted: AtomicBool::new(noted),
+            events: Mutex::new(EventSync::default()),
         });
         let worker = shared.clone();
         let retiring = std::mem::take(&mut *RETIRING.lock());
@@ -168,14 +222,19 @@ impl Refresher {
         self.shared.wake.notify_one();
     }
 
-    /// The sync generation (how many syncs have started).
+    /// The sync generation (how many syncs have ended).
     pub fn generation(&self) -> u64 {
         self.shared.control.lock().generation
     }
 
     /// A copy of the sync status.
     pub fn status(&self) -> SyncStatus {
-        self.shared.status.lock().clone()
+        let mut status = self.shared.status.lock().clone();
+        let events = self.shared.events.lock();
+        status.events.enabled = self.shared.cfg.event_interval.is_some();
+        status.events.anchored = events.cursor.is_some();
+        status.events.unconfirmed = events.unconfirmed.len();
+        status
     }
 
     /// Stop the thread. Returns within STOP_WAIT whatever CloudStack does: a thread still inside
@@ -224,10 +283,14 @@ impl Shared {
             self.lower_priority(&mut lowered);
         }
         let mut next_periodic = Instant::now() + self.cfg.refresh_interval;
-        while let Some(reason) = self.next_sync(next_periodic) {
+        let mut next_poll = self.cfg.event_interval.map(|every| Instant::now() + every);
+        while let Some(job) = self.next_sync(next_periodic, next_poll) {
             // A panic in a sync is logged and the thread goes on syncing (parking_lot's locks
             // are not poisoned by it).
-            let outcome = catch_unwind(AssertUnwindSafe(|| self.sync_once(reason)));
+            let outcome = catch_unwind(AssertUnwindSafe(|| match job {
+                Job::Listing(reason) => self.sync_once(reason),
+                Job::Events => self.poll_events(),
+            }));
             // A thread stopped mid-request says nothing more: Kea may be tearing its logger down.
             if self.stopping.load(Ordering::Relaxed) {
                 break;
@@ -245,10 +308,17 @@ impl Shared {
                 drop(status);
                 self.attempted.notify_all();
             }
+            // A new generation once the job's result is in place: a MAC that asked while the job
+            // ran (a retransmission) does not ask again for the same index, only if it is still
+            // unknown afterwards.
+            self.control.lock().generation += 1;
             self.note_authority();
             self.lower_priority(&mut lowered);
-            next_periodic = Instant::now() + self.cfg.refresh_interval;
-            self.status.lock().next_periodic = Some(next_periodic);
+            if matches!(job, Job::Listing(_)) {
+                next_periodic = Instant::now() + self.cfg.refresh_interval;
+                self.status.lock().next_periodic = Some(next_periodic);
+            }
+            next_poll = self.cfg.event_interval.map(|every| Instant::now() + every);
         }
     }
 
@@ -261,38 +331,65 @@ impl Shared {
         }
     }
 
-    /// Block until a sync is due (None: stop). Unknown-MAC syncs wait out miss-holdoff.
-    fn next_sync(&self, next_periodic: Instant) -> Option<SyncReason> {
+    /// Can the event log be followed now (events on, anchored by a listing, last poll fine)?
+    fn events_usable(&self) -> bool {
+        let events = self.events.lock();
+        self.cfg.event_interval.is_some() && events.cursor.is_some() && !events.failing
+    }
+
+    /// Block until a job is due (None: stop). An unknown MAC asks for an event poll, or for a
+    /// listing while the event log cannot be followed, at most one per miss-holdoff.
+    fn next_sync(&self, next_periodic: Instant, next_poll: Option<Instant>) -> Option<Job> {
         let mut control = self.control.lock();
         loop {
             if control.stop {
                 return None;
             }
             let now = Instant::now();
-            let mut wake_at = next_periodic;
+            let anchored = self.events.lock().cursor.is_some();
+            let next_poll = next_poll.filter(|_| anchored);
+            let mut wake_at = next_poll.map_or(next_periodic, |poll| poll.min(next_periodic));
             match control.wanted {
                 Some(SyncReason::UnknownMac) => {
-                    let allowed = control.last_start.map_or(now, |start| start + self.cfg.miss_holdoff);
+                    // A poll waits out the holdoff since the last poll a miss asked for; a listing
+                    // also since the last listing (the periodic polls do not count).
+                    let usable = self.events_usable();
+                    let last = if usable { control.last_miss } else { control.last_miss.max(control.last_listing) };
+                    let allowed = last.map_or(now, |start| start + self.cfg.miss_holdoff);
                     if now >= allowed {
-                        return self.begin(&mut control, SyncReason::UnknownMac, now);
+                        control.last_miss = Some(now);
+                        let job = if usable { Job::Events } else { Job::Listing(SyncReason::UnknownMac) };
+                        return self.begin(&mut control, job, now);
                     }
                     wake_at = wake_at.min(allowed);
                 }
-                Some(reason) => return self.begin(&mut control, reason, now),
+                Some(reason) => return self.begin(&mut control, Job::Listing(reason), now),
                 None => {}
             }
             if now >= next_periodic {
-                return self.begin(&mut control, SyncReason::Periodic, now);
+                return self.begin(&mut control, Job::Listing(SyncReason::Periodic), now);
+            }
+            if next_poll.is_some_and(|poll| now >= poll) {
+                return self.begin(&mut control, Job::Events, now);
             }
             self.wake.wait_until(&mut control, wake_at);
         }
     }
 
-    fn begin(&self, control: &mut Control, reason: SyncReason, now: Instant) -> Option<SyncReason> {
-        control.wanted = None;
-        control.generation += 1;
-        control.last_start = Some(now);
-        Some(reason)
+    fn begin(&self, control: &mut Control, job: Job, now: Instant) -> Option<Job> {
+        // A listing serves whatever was asked for; a poll serves an unknown MAC while the event
+        // log can be followed (else the MAC still waits for its listing).
+        let served = match job {
+            Job::Listing(_) => true,
+            Job::Events => control.wanted == Some(SyncReason::UnknownMac) && self.events_usable(),
+        };
+        if served {
+            control.wanted = None;
+        }
+        if matches!(job, Job::Listing(_)) {
+            control.last_listing = Some(now);
+        }
+        Some(job)
     }
 
     fn sync_once(&self, reason: SyncReason) {
@@ -300,6 +397,9 @@ impl Shared {
         self.status.lock().running = true;
         let started = Instant::now();
         let previous = self.index.current();
+        // The newest event before the listing: the event sync follows the log from there, so
+        // what changes while the listing pages is read again after it.
+        let anchor = self.cfg.event_interval.map(|_| self.source.newest_event());
         // Pages go straight into the builder: a sync never holds the whole listing.
         let mut builder = IndexBuilder::new(&self.cfg, Some(&previous));
         let outcome = self.source.list_vms(&self.stopping, &mut |page| builder.add(&page));
@@ -350,6 +450,9 @@ impl Shared {
                     }
                 }
                 drop(status);
+                if let Some(anchor) = anchor {
+                    self.anchor_events(anchor);
+                }
                 self.adopt(index, previous, duration, complete);
                 // Counted once the result is in place (served, and on disk when configured).
                 self.counters.bump(Stat::SyncOk);
@@ -364,6 +467,148 @@ impl Shared {
             }
         }
         self.attempted.notify_all();
+    }
+
+    /// Follow the event log from `anchor` (the newest event before the listing that just
+    /// succeeded); when it could not be read, events stay off until the next listing.
+    fn anchor_events(&self, anchor: Result<Option<crate::cloudstack::Event>, ApiError>) {
+        let mut events = self.events.lock();
+        events.unconfirmed.clear();
+        match anchor {
+            Ok(newest) => {
+                events.cursor = Some(EventCursor::after(newest));
+                events.failing = false;
+                self.status.lock().events.last_error = None;
+            }
+            Err(error) => {
+                events.cursor = None;
+                let first = !events.failing;
+                events.failing = true;
+                drop(events);
+                self.note_event_failure(first, &format!("listEvents: {error}"));
+            }
+        }
+    }
+
+    /// Say once per episode that the event sync fails and listings carry on alone.
+    fn note_event_failure(&self, first: bool, why: &str) {
+        self.status.lock().events.last_error = Some(why.to_string());
+        let level = if first { Level::Warn } else { Level::Debug(DBG_SYNC) };
+        let text = format!("event sync: {why}; full listings carry on every {} s and for unknown MACs", self.cfg.refresh_interval.as_secs());
+        log_at!(level, CLOUDSTACK_SYNC_FAILED, self.index.current().len(), text);
+    }
+
+    /// One poll of the event log: the VMs its new events name are fetched and applied to the
+    /// index as a new generation over the same table (no rebuild). A gap asks for a listing.
+    fn poll_events(&self) {
+        let Some(mut cursor) = self.events.lock().cursor.clone() else { return };
+        let started = Instant::now();
+        let outcome = self.source.events_since(cursor.since().as_deref(), MAX_EVENTS, &self.stopping);
+        if self.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        {
+            let mut status = self.status.lock();
+            status.events.polls += 1;
+            status.events.last_poll = Some(SystemTime::now());
+        }
+        let read = match outcome {
+            Ok(read) => read,
+            Err(error) => return self.event_poll_failed(&format!("listEvents: {error}")),
+        };
+        let changes = match cursor.take(read) {
+            Ok(changes) => changes,
+            Err(gap) => {
+                self.events.lock().cursor = None;
+                self.status.lock().events.gaps += 1;
+                let text = format!("event log gap: {gap}; a full listing follows");
+                log_at!(Level::Info, CLOUDSTACK_SYNC_FAILED, self.index.current().len(), text);
+                let mut control = self.control.lock();
+                control.wanted = Some(SyncReason::EventGap);
+                self.wake.notify_one();
+                return;
+            }
+        };
+        let mut asked = changes.vms;
+        asked.extend(self.events.lock().unconfirmed.iter().cloned());
+        if !asked.is_empty() {
+            let ids: Vec<String> = asked.iter().cloned().collect();
+            let fetched = match self.source.vms_by_ids(&ids, &self.stopping) {
+                Ok(fetched) => fetched,
+                Err(error) => return self.event_poll_failed(&format!("listVirtualMachines ids=…: {error}")),
+            };
+            let previous = self.index.current();
+            let settled = event_log::settle(&asked, fetched, &previous, &mut |id| {
+                if self.stopping.load(Ordering::Relaxed) {
+                    return Err(ApiError::Stopped);
+                }
+                self.source.lookup_vm(id)
+            });
+            if self.stopping.load(Ordering::Relaxed) {
+                return;
+            }
+            let index = patch_index(&previous, &self.cfg, &settled.fresh, &settled.gone);
+            for refused in index.refused().iter().skip(previous.refused().len()) {
+                log_at!(Level::Warn, CLOUDSTACK_NIC_REFUSED, refused.nic_id, refused.vm_id, refused.reason);
+            }
+            log_at!(
+                Level::Info,
+                CLOUDSTACK_SYNC_FINISHED,
+                index.len(),
+                self.cfg.vlans.len(),
+                started.elapsed().as_millis(),
+                asked.len(),
+                index.refused_count()
+            );
+            {
+                let mut status = self.status.lock();
+                status.events.vms_applied += settled.fresh.len() as u64;
+                status.events.vms_removed += settled.gone.len() as u64;
+            }
+            self.counters.set(Stat::Nics, index.len() as i64);
+            drop(previous);
+            let index = Arc::new(index);
+            self.index.adopt(index.clone());
+            let write_snapshot = {
+                let mut events = self.events.lock();
+                events.unconfirmed = settled.unconfirmed;
+                let due = events.last_snapshot.is_none_or(|last| last.elapsed() >= EVENT_SNAPSHOT_EVERY);
+                if due {
+                    events.last_snapshot = Some(Instant::now());
+                }
+                due
+            };
+            if let (true, Some(path)) = (write_snapshot, &self.cfg.snapshot_file) {
+                if let Err(error) = snapshot::write(path, &index, &self.cfg) {
+                    log_at!(Level::Warn, CLOUDSTACK_SNAPSHOT_WRITE_FAILED, path.display(), error);
+                }
+            }
+        } else {
+            log_at!(Level::Debug(DBG_SYNC), CLOUDSTACK_SYNC_STARTED, format!("events: {} new, none about a watched VM change", changes.fresh));
+        }
+        let mut events = self.events.lock();
+        if events.cursor.is_some() {
+            events.cursor = Some(cursor);
+        }
+        if events.failing {
+            events.failing = false;
+            drop(events);
+            self.status.lock().events.last_error = None;
+            log_at!(Level::Info, CLOUDSTACK_SYNC_RECOVERED, 1u64);
+        }
+    }
+
+    fn event_poll_failed(&self, why: &str) {
+        if self.stopping.load(Ordering::Relaxed) {
+            return; // cut short by unload: no failure
+        }
+        let first = {
+            let mut events = self.events.lock();
+            let first = !events.failing;
+            events.failing = true;
+            first
+        };
+        self.note_event_failure(first, why);
     }
 
     /// Take `index` as current. `previous` is let go of before the swap, so that the old index
@@ -613,6 +858,97 @@ mod tests {
         }
         assert_eq!(Arc::strong_count(&cell), 1, "the hung thread ended");
         assert_eq!(cell.current().len(), 0, "the stopped sync used nothing of what it got");
+    }
+
+    /// A cloud with an event log: `vms` listed, `events` kept, `ids` fetches counted.
+    struct Logged {
+        vms: Mutex<Vec<Vm>>,
+        events: Mutex<Vec<crate::cloudstack::Event>>,
+        listings: AtomicUsize,
+        fetched: Mutex<Vec<String>>,
+    }
+
+    impl NicSource for Arc<Logged> {
+        fn list_vms(&self, _stop: &AtomicBool, page: &mut dyn FnMut(Vec<Vm>)) -> Result<Listing, ApiError> {
+            self.listings.fetch_add(1, Ordering::SeqCst);
+            let vms = self.vms.lock().clone();
+            let listing = Listing::of(&vms);
+            page(vms);
+            Ok(listing)
+        }
+
+        fn lookup_vm(&self, id: &str) -> Result<Option<Vm>, ApiError> {
+            Ok(self.vms.lock().iter().find(|vm| vm.id == id).cloned())
+        }
+
+        fn newest_event(&self) -> Result<Option<crate::cloudstack::Event>, ApiError> {
+            Ok(self.events.lock().last().cloned())
+        }
+
+        fn events_since(&self, _since: Option<&str>, _max: usize, _stop: &AtomicBool) -> Result<crate::cloudstack::EventsRead, ApiError> {
+            Ok(crate::cloudstack::EventsRead::Events { events: self.events.lock().clone(), server_now: None })
+        }
+
+        fn vms_by_ids(&self, ids: &[String], _stop: &AtomicBool) -> Result<Vec<Vm>, ApiError> {
+            self.fetched.lock().extend(ids.iter().cloned());
+            Ok(self.vms.lock().iter().filter(|vm| ids.contains(&vm.id)).cloned().collect())
+        }
+    }
+
+    fn event(id: &str, kind: &str, vm: &str, second: u32) -> crate::cloudstack::Event {
+        crate::cloudstack::Event {
+            id: id.into(),
+            kind: kind.into(),
+            resourceid: Some(vm.into()),
+            resourcetype: Some("VirtualMachine".into()),
+            created: format!("2024-05-06T12:00:{second:02}+0000"),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn events_bring_a_new_vm_and_take_a_destroyed_one_without_a_listing_and_a_gap_brings_one() {
+        let cfg = HookConfig::from_json(&json!({
+            "api-url": "https://c/client/api", "api-key": "k", "api-secret": "s", "trusted-relays": ["fd00::/8"],
+            "event-interval": 1, "miss-holdoff": 0,
+            "vlans": [{"vlan": 709, "interface-id": "VLAN709", "prefix": "2a00:f10:500::/40"}]
+        }))
+        .unwrap();
+        let source = Arc::new(Logged {
+            vms: Mutex::new(vms(3)),
+            events: Mutex::new(vec![event("e1", "VM.CREATE", "vm2", 0)]),
+            listings: AtomicUsize::new(0),
+            fetched: Mutex::new(Vec::new()),
+        });
+        let cell = Arc::new(IndexCell::default());
+        let refresher = Refresher::start(cfg, Box::new(source.clone()), cell.clone(), Arc::default()).unwrap();
+        assert!(refresher.wait_first_attempt(Duration::from_secs(5)));
+        assert_eq!(cell.current().len(), 3);
+        let wait = |what: &str, check: &dyn Fn() -> bool| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !check() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert!(check(), "{what}");
+        };
+        // A fourth VM is deployed; an unknown MAC asks for a poll.
+        source.vms.lock().extend(vms(4).into_iter().skip(3));
+        source.events.lock().push(event("e2", "VM.CREATE", "vm3", 5));
+        refresher.request(SyncReason::UnknownMac);
+        wait("vm3 is applied from events", &|| cell.current().len() == 4);
+        assert_eq!(source.listings.load(Ordering::SeqCst), 1, "the warm-up only");
+        assert_eq!(*source.fetched.lock(), ["vm3"]);
+        assert!(cell.current().delta_len() > 0, "a delta over the warm-up's table");
+        // vm0 is destroyed.
+        source.vms.lock()[0].state = "Destroyed".into();
+        source.events.lock().push(event("e3", "VM.DESTROY", "vm0", 9));
+        wait("vm0 leaves", &|| cell.current().len() == 3);
+        assert_eq!(source.listings.load(Ordering::SeqCst), 1);
+        // The log is purged: the last event seen is gone, a listing follows.
+        *source.events.lock() = vec![event("e9", "VM.START", "vm1", 30)];
+        wait("a gap brings a listing", &|| source.listings.load(Ordering::SeqCst) == 2);
+        assert_eq!(refresher.status().events.gaps, 1);
+        assert!(cell.is_authoritative());
     }
 
     #[test]

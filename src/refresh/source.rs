@@ -1,6 +1,6 @@
 //! Where a sync reads VMs from.
 use super::listing::{list_all, Listing};
-use crate::cloudstack::{ApiClient, ApiError, Vm};
+use crate::cloudstack::{ApiClient, ApiError, Event, EventsRead, Vm};
 use crate::config::HookConfig;
 use std::sync::atomic::AtomicBool;
 
@@ -13,6 +13,21 @@ pub trait NicSource: Send + Sync {
 
     /// One VM by id in whatever state; None when CloudStack lists nothing for it (expunged).
     fn lookup_vm(&self, id: &str) -> Result<Option<Vm>, ApiError>;
+
+    /// The newest VM event CloudStack keeps (None: none). Sources without an event log fail.
+    fn newest_event(&self) -> Result<Option<Event>, ApiError> {
+        Err(ApiError::Transport("this source keeps no event log".into()))
+    }
+
+    /// VM events written at or after `since` (the server's local time), at most `max`.
+    fn events_since(&self, _since: Option<&str>, _max: usize, _stop: &AtomicBool) -> Result<EventsRead, ApiError> {
+        Err(ApiError::Transport("this source keeps no event log".into()))
+    }
+
+    /// The VMs with these ids, in whatever state (an id it lists nothing for is left out).
+    fn vms_by_ids(&self, _ids: &[String], _stop: &AtomicBool) -> Result<Vec<Vm>, ApiError> {
+        Err(ApiError::Transport("this source lists no VMs by id".into()))
+    }
 }
 
 /// The CloudStack API of the configuration. The secret is read at each sync, so a rotated
@@ -40,5 +55,17 @@ impl NicSource for CloudStackSource {
 
     fn lookup_vm(&self, id: &str) -> Result<Option<Vm>, ApiError> {
         self.client()?.lookup_vm(id)
+    }
+
+    fn newest_event(&self) -> Result<Option<Event>, ApiError> {
+        self.client()?.newest_vm_event()
+    }
+
+    fn events_since(&self, since: Option<&str>, max: usize, stop: &AtomicBool) -> Result<EventsRead, ApiError> {
+        self.client()?.vm_events_since(since, max, stop)
+    }
+
+    fn vms_by_ids(&self, ids: &[String], stop: &AtomicBool) -> Result<Vec<Vm>, ApiError> {
+        self.client()?.vms_by_ids(ids, stop)
     }
 }

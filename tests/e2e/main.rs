@@ -9,6 +9,8 @@ mod bench_instructions;
 mod bench_profile;
 mod core_stories;
 mod demo;
+mod event_bench;
+mod event_stories;
 mod ha_stories;
 mod lab_selftest;
 mod operations_stories;

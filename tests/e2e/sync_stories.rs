@@ -24,9 +24,10 @@ fn nine_vms() -> Value {
     json!({"vms": (1..=9).map(|n| nic_vm(&format!("vm-{n}"), mac(n), &format!("185.62.101.{}", 10 + n), 709)).collect::<Vec<_>>()})
 }
 
-/// A lab whose hook pages three VMs at a time, with `extra` hook parameters.
+/// A lab whose hook pages three VMs at a time, with `extra` hook parameters. These stories are
+/// about what listings prove: the event sync is off (`event_stories.rs` has its own).
 fn paged_lab(extra: Value) -> Lab {
-    let mut params: Map<String, Value> = json!({"page-size": 3}).as_object().cloned().unwrap();
+    let mut params: Map<String, Value> = json!({"page-size": 3, "event-interval": 0}).as_object().cloned().unwrap();
     params.extend(extra.as_object().cloned().unwrap_or_default());
     Lab::start(LabSpec { vlans: two_vlans(), cloud: nine_vms(), hook_params: params, ..LabSpec::default() })
 }
@@ -131,8 +132,10 @@ fn an_index_kept_across_a_reload_from_another_source_serves_but_withdraws_nothin
     assert_eq!(lifetimes_of(&r.acquire(&Client::new(mac(5))).unwrap().expect("vm-5"), &prefix(5)), (300, 600));
 }
 
-/// A NIC the index refused (its number collides) retransmitting for 10 s costs no listing; 1,000
-/// unknown MACs over 10 s cost at most one listing per miss-holdoff.
+/// A NIC the index refused (its number collides) retransmitting for 10 s costs no early sync; 1,000
+/// unknown MACs over 10 s cost at most one event poll per miss-holdoff (beside the periodic polls
+/// every event-interval, 5 s) and no listing; with the event sync off, at most one listing per
+/// miss-holdoff.
 #[test]
 fn retransmissions_of_refused_and_unknown_nics_cannot_storm_cloudstack() {
     let mut cloud = nine_vms();
@@ -151,18 +154,34 @@ fn retransmissions_of_refused_and_unknown_nics_cannot_storm_cloudstack() {
         std::thread::sleep(Duration::from_millis(100)); // a client's retransmission pace, not a wait
     }
     assert!(wait_until(Duration::from_secs(5), || stat(&lab, "cloudstack.refused-nic") >= 90));
-    assert_eq!(lab.standin().request_counts().listings_begun, 0, "a refused NIC is known: no early sync");
+    let counts = lab.standin().request_counts();
+    assert_eq!(counts.listings_begun, 0, "a refused NIC is known: no early sync");
+    // Each event poll reads both scopes: two listEvents requests. Periodic polls: one per 5 s.
+    assert!(counts.event_polls as f64 <= 2.0 * (10.0 / 5.0 + 2.0), "only periodic polls: {counts:?}");
 
+    let strangers = |r: &Router| {
+        let started = Instant::now();
+        for i in 0..1000u32 {
+            let stranger = Client::new([0x02, 0x77, 0, 0, (i >> 8) as u8, i as u8]);
+            r.solicit_and_go(&stranger).unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        started.elapsed().as_secs_f64()
+    };
     lab.standin().clear_requests();
-    let started = Instant::now();
-    for i in 0..1000u32 {
-        let stranger = Client::new([0x02, 0x77, 0, 0, (i >> 8) as u8, i as u8]);
-        r.solicit_and_go(&stranger).unwrap();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let seconds = started.elapsed().as_secs_f64();
+    let seconds = strangers(&r);
+    let counts = lab.standin().request_counts();
+    assert_eq!(counts.listings_begun, 0, "unknown MACs ask the event log, not for a listing: {counts:?}");
+    let polls = counts.event_polls as f64 / 2.0;
+    assert!(polls >= 1.0, "unknown MACs do ask for a poll");
+    assert!(polls <= seconds / 1.0 + seconds / 5.0 + 2.0, "{polls} polls in {seconds:.1} s with miss-holdoff 1 s");
+
+    let lab = Lab::start(LabSpec { vlans: two_vlans(), cloud: nine_vms(), hook_params: json!({"event-interval": 0}).as_object().cloned().unwrap(), ..LabSpec::default() });
+    let r = router(&lab, "VLAN709", raw_remote_id());
+    lab.standin().clear_requests();
+    let seconds = strangers(&r);
     let listings = lab.standin().request_counts().listings_begun;
-    assert!(listings >= 1, "unknown MACs do ask for a sync");
+    assert!(listings >= 1, "without events, unknown MACs ask for a listing");
     assert!(listings as f64 <= seconds / 1.0 + 1.0, "{listings} listings in {seconds:.1} s with miss-holdoff 1 s");
 }
 
