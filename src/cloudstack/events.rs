@@ -149,7 +149,11 @@ impl ApiClient {
                 found.insert(id, vm);
             }
         }
-        for batch in uuids.chunks(IDS_PER_REQUEST) {
+        // CloudStack answers a list command with at most its `default.page.size` rows unless asked
+        // for more, and refuses more than that: a batch is no larger than the listings' page size,
+        // and asks for it.
+        let per_request = IDS_PER_REQUEST.min(self.page_size().max(1) as usize);
+        for batch in uuids.chunks(per_request) {
             for pass in Pass::ALL {
                 if stop.load(Ordering::Relaxed) {
                     return Err(ApiError::Stopped);
@@ -183,6 +187,8 @@ fn ids_params(batch: &[String], project: Option<&str>, zone: Option<&str>) -> Ve
         ("listall", "true".to_string()),
         ("details", "nics".to_string()),
         ("ids", batch.join(",")),
+        ("page", "1".to_string()),
+        ("pagesize", batch.len().to_string()),
         ("response", "json".to_string()),
     ];
     if let Some(project) = project {

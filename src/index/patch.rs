@@ -17,42 +17,52 @@ pub fn patch_index(index: &NicIndex, cfg: &HookConfig, fresh: &[Vm], gone: &[Str
     let mut refused: Vec<RefusedNic> = Vec::new();
     // What the added NICs already took: (MAC, slot) and prefixes.
     let mut taken_macs: HashMap<(Mac, u16), String> = HashMap::new();
-    let mut taken_prefixes: HashMap<ipnet::Ipv6Net, String> = HashMap::new();
+    let mut taken_prefixes: HashMap<ipnet::Ipv6Net, (String, String)> = HashMap::new();
+    let mut candidates: Vec<IndexedNic> = Vec::new();
     for vm in fresh.iter().filter(|vm| !vm.is_gone()) {
         for nic in &vm.nics {
             let Some(vlan) = nic.vlan().and_then(|tag| cfg.vlan_of(&vm.zoneid, tag)) else { continue };
-            let candidate = match place(vm, nic, vlan, cfg.delegated_length) {
-                Ok(candidate) => candidate,
+            match place(vm, nic, vlan, cfg.delegated_length) {
+                Ok(candidate) => candidates.push(candidate),
                 Err(reason) => {
                     let mac = Mac::parse_text(nic.macaddress.as_deref().unwrap_or(""));
                     refused.push(refusal(vm, nic, vlan.vlan, mac, reason));
-                    continue;
                 }
-            };
-            let mac_holder = index
-                .get(candidate.mac, candidate.slot)
-                .filter(|held| !leaving(held))
-                .map(|held| held.nic_id.clone())
-                .or_else(|| taken_macs.get(&(candidate.mac, candidate.slot)).cloned());
-            if let Some(holder) = mac_holder {
-                let reason = format!("MAC also on NIC {holder} of the same VLAN");
-                refused.push(RefusedNic { mac: Some(candidate.mac), vlan: candidate.vlan, nic_id: candidate.nic_id, vm_id: candidate.vm_id, reason });
-                continue;
             }
-            let prefix_holder = index
-                .by_prefix(candidate.prefix)
-                .filter(|held| !leaving(held))
-                .map(|held| (held.nic_id.clone(), held.vm_id.clone()))
-                .or_else(|| taken_prefixes.get(&candidate.prefix).map(|nic| (nic.clone(), vm.id.clone())));
-            if let Some((nic_id, vm_id)) = prefix_holder {
-                let reason = format!("same number as NIC {nic_id} (VM {vm_id}), which keeps {}", candidate.prefix);
-                refused.push(RefusedNic { mac: Some(candidate.mac), vlan: candidate.vlan, nic_id: candidate.nic_id, vm_id: candidate.vm_id, reason });
-                continue;
-            }
-            taken_macs.insert((candidate.mac, candidate.slot), candidate.nic_id.clone());
-            taken_prefixes.insert(candidate.prefix, candidate.nic_id.clone());
-            added.push(candidate);
         }
+    }
+    // As in a listing's build, a NIC that holds its prefix keeps it: the batch's NICs that hold
+    // theirs in `index` go first, so that a newcomer in the same batch (both VMs named by one
+    // poll) never takes a live NIC's prefix. The sort is stable: the rest keep CloudStack's order.
+    let holds = |candidate: &IndexedNic| {
+        index.by_prefix(candidate.prefix).is_some_and(|held| held.nic_id == candidate.nic_id)
+            || index.get(candidate.mac, candidate.slot).is_some_and(|held| held.nic_id == candidate.nic_id)
+    };
+    candidates.sort_by_key(|candidate| !holds(candidate));
+    for candidate in candidates {
+        let mac_holder = index
+            .get(candidate.mac, candidate.slot)
+            .filter(|held| !leaving(held))
+            .map(|held| held.nic_id.clone())
+            .or_else(|| taken_macs.get(&(candidate.mac, candidate.slot)).cloned());
+        if let Some(holder) = mac_holder {
+            let reason = format!("MAC also on NIC {holder} of the same VLAN");
+            refused.push(RefusedNic { mac: Some(candidate.mac), vlan: candidate.vlan, nic_id: candidate.nic_id, vm_id: candidate.vm_id, reason });
+            continue;
+        }
+        let prefix_holder = index
+            .by_prefix(candidate.prefix)
+            .filter(|held| !leaving(held))
+            .map(|held| (held.nic_id.clone(), held.vm_id.clone()))
+            .or_else(|| taken_prefixes.get(&candidate.prefix).cloned());
+        if let Some((nic_id, vm_id)) = prefix_holder {
+            let reason = format!("same number as NIC {nic_id} (VM {vm_id}), which keeps {}", candidate.prefix);
+            refused.push(RefusedNic { mac: Some(candidate.mac), vlan: candidate.vlan, nic_id: candidate.nic_id, vm_id: candidate.vm_id, reason });
+            continue;
+        }
+        taken_macs.insert((candidate.mac, candidate.slot), candidate.nic_id.clone());
+        taken_prefixes.insert(candidate.prefix, (candidate.nic_id.clone(), candidate.vm_id.clone()));
+        added.push(candidate);
     }
     index.changed(&replaced, added, refused)
 }
@@ -121,6 +131,20 @@ mod tests {
         let later = patch_index(&next, &cfg(), &[vm("thief", 700, 5, "Running")], &["vm5".to_string()]);
         assert_eq!(later.by_prefix(fifth).unwrap().vm_id, "thief");
         assert!(!later.is_refused(mac(700)));
+    }
+
+    #[test]
+    fn a_holder_and_a_newcomer_named_by_one_poll_leave_the_prefix_with_its_holder() {
+        // zz holds host 7's prefix; aa (same number, listed after it) was refused. A poll names
+        // both (a host's maintenance migrates them) and hands them over sorted by VM id: aa first.
+        let before = build_index(&[vm("zz", 1, 7, "Running")], &cfg(), None);
+        let index = build_index(&[vm("zz", 1, 7, "Running"), vm("aa", 2, 7, "Running")], &cfg(), Some(&before));
+        let held = index.get(mac(1), 0).unwrap().prefix;
+        assert!(index.is_refused(mac(2)));
+        let next = patch_index(&index, &cfg(), &[vm("aa", 2, 7, "Running"), vm("zz", 1, 7, "Running")], &[]);
+        assert_eq!(next.by_prefix(held).unwrap().vm_id, "zz", "the live holder keeps its /60");
+        assert!(next.is_refused(mac(2)));
+        assert!(next.get(mac(2), 0).is_none());
     }
 
     #[test]
