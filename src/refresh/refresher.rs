@@ -99,6 +99,8 @@ struct EventSync {
     failing: bool,
     unconfirmed: BTreeSet<String>,
     last_snapshot: Option<Instant>,
+    /// A poll changed the index since the snapshot was last written.
+    snapshot_behind: bool,
 }
 
 /// The snapshot is written after event polls at most this often (listings write it every time).
@@ -474,6 +476,7 @@ impl Shared {
     fn anchor_events(&self, anchor: Result<Option<crate::cloudstack::Event>, ApiError>) {
         let mut events = self.events.lock();
         events.unconfirmed.clear();
+        events.snapshot_behind = false; // the listing's index is written as it is adopted
         match anchor {
             Ok(newest) => {
                 events.cursor = Some(EventCursor::after(newest));
@@ -569,23 +572,13 @@ impl Shared {
             drop(previous);
             let index = Arc::new(index);
             self.index.adopt(index.clone());
-            let write_snapshot = {
-                let mut events = self.events.lock();
-                events.unconfirmed = settled.unconfirmed;
-                let due = events.last_snapshot.is_none_or(|last| last.elapsed() >= EVENT_SNAPSHOT_EVERY);
-                if due {
-                    events.last_snapshot = Some(Instant::now());
-                }
-                due
-            };
-            if let (true, Some(path)) = (write_snapshot, &self.cfg.snapshot_file) {
-                if let Err(error) = snapshot::write(path, &index, &self.cfg) {
-                    log_at!(Level::Warn, CLOUDSTACK_SNAPSHOT_WRITE_FAILED, path.display(), error);
-                }
-            }
+            let mut events = self.events.lock();
+            events.unconfirmed = settled.unconfirmed;
+            events.snapshot_behind = true;
         } else {
             log_at!(Level::Debug(DBG_SYNC), CLOUDSTACK_SYNC_STARTED, format!("events: {} new, none about a watched VM change", changes.fresh));
         }
+        self.write_snapshot_when_due();
         let mut events = self.events.lock();
         if events.cursor.is_some() {
             events.cursor = Some(cursor);
@@ -595,6 +588,25 @@ impl Shared {
             drop(events);
             self.status.lock().events.last_error = None;
             log_at!(Level::Info, CLOUDSTACK_SYNC_RECOVERED, 1u64);
+        }
+    }
+
+    /// Write the snapshot when a poll changed the index and the last write is EVENT_SNAPSHOT_EVERY
+    /// old, also on a quiet poll after the change (so a restart never loads a change-less index
+    /// for longer than that).
+    fn write_snapshot_when_due(&self) {
+        let Some(path) = &self.cfg.snapshot_file else { return };
+        {
+            let mut events = self.events.lock();
+            let due = events.last_snapshot.is_none_or(|last| last.elapsed() >= EVENT_SNAPSHOT_EVERY);
+            if !events.snapshot_behind || !due {
+                return;
+            }
+            events.snapshot_behind = false;
+            events.last_snapshot = Some(Instant::now());
+        }
+        if let Err(error) = snapshot::write(path, &self.index.current(), &self.cfg) {
+            log_at!(Level::Warn, CLOUDSTACK_SNAPSHOT_WRITE_FAILED, path.display(), error);
         }
     }
 
