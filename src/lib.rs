@@ -21,3 +21,5 @@ pub mod served_vlans;
 
 #[allow(unsafe_code)]
 mod ffi;
+#[cfg(test)]
+mod fixtures;

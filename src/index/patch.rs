@@ -70,16 +70,9 @@ pub fn patch_index(index: &NicIndex, cfg: &HookConfig, fresh: &[Vm], gone: &[Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::one_vlan_config as cfg;
     use crate::index::build_index;
     use serde_json::json;
-
-    fn cfg() -> HookConfig {
-        HookConfig::from_json(&json!({
-            "api-url": "https://c/client/api", "api-key": "k", "api-secret": "s", "trusted-relays": ["fd00::/8"],
-            "vlans": [{"vlan": 709, "interface-id": "VLAN709", "prefix": "2a00:f10:500::/40"}]
-        }))
-        .unwrap()
-    }
 
     fn vm(id: &str, mac: u16, host: u16, state: &str) -> Vm {
         serde_json::from_value(json!({"id": id, "name": id, "state": state, "nic": [{

@@ -78,24 +78,8 @@ impl Absences {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::HookConfig;
+    use crate::fixtures::{one_vlan_config as cfg, small_vm as vm};
     use crate::index::build_index;
-    use serde_json::json;
-
-    fn cfg() -> HookConfig {
-        HookConfig::from_json(&json!({
-            "api-url": "https://c/client/api", "api-key": "k", "api-secret": "s", "trusted-relays": ["fd00::/8"],
-            "vlans": [{"vlan": 709, "interface-id": "VLAN709", "prefix": "2a00:f10:500::/40"}]
-        }))
-        .unwrap()
-    }
-
-    fn vm(id: &str, n: u8, state: &str) -> Vm {
-        serde_json::from_value(json!({"id": id, "name": id, "state": state, "nic": [{
-            "id": format!("nic-{id}"), "macaddress": format!("02:00:00:00:00:{n:02x}"),
-            "ipaddress": format!("185.62.100.{n}"), "netmask": "255.255.252.0", "vlanid": 709}]}))
-        .unwrap()
-    }
 
     /// The index a sync builds: `listed` as read, then the absent ones settled.
     fn sync(
